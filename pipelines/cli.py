@@ -1,0 +1,182 @@
+"""Command line: ``newsflow run``, ``newsflow produce``, ``newsflow broker``.
+
+    newsflow run                                   # embedded broker + sample articles
+    newsflow run --bootstrap-servers HOST:PORT     # an existing Kafka
+    newsflow produce FILE.jsonl --topic news.raw --bootstrap-servers HOST:PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+
+from pipelines import __version__
+from pipelines.io.kafka import KafkaSettings
+from pipelines.io.produce import publish, read_lines
+from pipelines.local.broker import EmbeddedBroker
+from pipelines.metrics import sample, serve
+from pipelines.options import NewsflowOptions
+from pipelines.run_control import CONTROL
+
+log = logging.getLogger("newsflow")
+SAMPLE = Path(__file__).resolve().parent / "data" / "sample_articles.jsonl"
+
+
+def _options_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Run the newsflow streaming pipeline.")
+    NewsflowOptions._add_argparse_args(parser)
+    return parser
+
+
+def _counts() -> dict[str, float]:
+    return {
+        "read": sample("newsflow_kafka_records_read_total"),
+        "enriched": sample("newsflow_stage_records_out_total", {"stage": "facts"}),
+        "facts": sample("newsflow_facts_total"),
+        "dead": sample("newsflow_dead_letters_total"),
+        "lag": sample("newsflow_consumer_lag_records"),
+    }
+
+
+class Progress(threading.Thread):
+    """A live line of counts (rewritten on a terminal, logged otherwise)."""
+
+    def __init__(self, mode: str, interval: float = 1.0) -> None:
+        super().__init__(daemon=True, name="newsflow-progress")
+        self._mode = ("line" if sys.stderr.isatty() else "log") if mode == "auto" else mode
+        self._interval = interval if self._mode == "line" else 10.0
+        self._done = threading.Event()
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        while not self._done.wait(self._interval):
+            self._show()
+
+    def _show(self) -> None:
+        c = _counts()
+        rate = c["read"] / max(1e-9, time.monotonic() - self.started_at)
+        text = (f"read {c['read']:.0f} | enriched {c['enriched']:.0f} | facts {c['facts']:.0f} | "
+                f"dead letters {c['dead']:.0f} | lag {c['lag']:.0f} | {rate:.1f} articles/s")
+        if self._mode == "line":
+            sys.stderr.write("\r" + text + "   ")
+            sys.stderr.flush()
+        elif self._mode == "log":
+            log.info(text)
+
+    def finish(self) -> None:
+        self._done.set()
+        if self._mode == "line":
+            self._show()
+            sys.stderr.write("\n")
+
+
+def _install_stop_handlers() -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if CONTROL.stopping():
+            raise KeyboardInterrupt  # second Ctrl-C: give up waiting for the bundle
+        log.info("stopping: finishing the current bundle, flushing sinks, committing offsets")
+        CONTROL.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def cmd_run(argv: list[str]) -> int:
+    o = _options_parser("newsflow run").parse_args(argv)
+    opts = NewsflowOptions(flags=[], **vars(o))
+    with ExitStack() as stack:
+        if not opts.kafka_bootstrap_servers:
+            broker = stack.enter_context(EmbeddedBroker())
+            topics = [t for t in opts.topics.split(",") if t] + [opts.enriched_topic, opts.deadletter_topic]
+            broker.create_topics(topics, opts.partitions)
+            opts = NewsflowOptions(flags=[], **{**vars(o), "kafka_bootstrap_servers": broker.bootstrap})
+            sample_path = Path(opts.sample) if opts.sample else SAMPLE
+            sent = publish(KafkaSettings(broker.bootstrap), topics[0], read_lines(sample_path))
+            print(f"embedded Kafka-compatible broker (Tansu) on {broker.bootstrap}; "
+                  f"published {sent} sample articles from {sample_path} to {topics[0]}", flush=True)
+        return _run_pipeline(opts)
+    return 0
+
+
+def _run_pipeline(opts: NewsflowOptions) -> int:
+    from pipelines import graph  # imports Beam; kept out of `newsflow --help`
+
+    port = serve(opts.metrics_port, opts.metrics_addr)
+    print(f"metrics on http://{opts.metrics_addr}:{port}/metrics; reading {opts.topics} "
+          f"from {opts.kafka_bootstrap_servers}; Ctrl-C stops cleanly", flush=True)
+    CONTROL.reset(opts.max_articles)
+    _install_stop_handlers()
+    timer = threading.Timer(opts.duration, CONTROL.stop) if opts.duration else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    progress = Progress(opts.progress)
+    progress.start()
+    try:
+        graph.run(opts)
+    finally:
+        if timer:
+            timer.cancel()
+        progress.finish()
+    elapsed = time.monotonic() - progress.started_at
+    c = _counts()
+    out = Path(opts.output_dir).resolve() if opts.output_dir else None
+    print("\nnewsflow summary")
+    print(f"  articles in        {c['read']:.0f}")
+    print(f"  enriched out       {c['enriched']:.0f}")
+    print(f"  facts              {c['facts']:.0f}")
+    print(f"  dead letters       {c['dead']:.0f}")
+    print(f"  throughput         {c['read'] / max(elapsed, 1e-9):.2f} articles/s over {elapsed:.1f} s")
+    print(f"  Kafka topics       {opts.enriched_topic}, {opts.deadletter_topic} on {opts.kafka_bootstrap_servers}")
+    print(f"  Avro files         {out / 'enriched' if out else 'off'}" + (f" and {out / 'deadletter'}" if out else ""))
+    return 0
+
+
+def cmd_produce(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="newsflow produce", description="Publish JSON Lines articles to Kafka.")
+    parser.add_argument("files", nargs="+", type=Path, help="JSON Lines files (.jsonl or .jsonl.gz).")
+    parser.add_argument("--topic", default="news.raw")
+    parser.add_argument("--bootstrap-servers", required=True)
+    a = parser.parse_args(argv)
+    kafka = KafkaSettings(a.bootstrap_servers)
+    total = sum(publish(kafka, a.topic, read_lines(f)) for f in a.files)
+    print(f"published {total} records to {a.topic}")
+    return 0
+
+
+def cmd_broker(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="newsflow broker", description="Run the embedded broker until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--topics", default="news.raw,news.enriched,news.deadletter")
+    parser.add_argument("--partitions", type=int, default=1)
+    a = parser.parse_args(argv)
+    with EmbeddedBroker(a.port) as broker:
+        broker.create_topics([t for t in a.topics.split(",") if t], a.partitions)
+        print(f"broker on {broker.bootstrap} (topics {a.topics}); Ctrl-C stops it", flush=True)
+        try:
+            while broker.process is not None and broker.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "produce": cmd_produce, "broker": cmd_broker}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "apache_beam"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(f"newsflow {__version__}\nusage: newsflow {{{','.join(COMMANDS)}}} [options]  (newsflow CMD --help)")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:])

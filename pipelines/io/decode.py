@@ -1,0 +1,78 @@
+"""Decode raw Kafka payloads (JSON or Avro single-object) into ``RawArticle``s.
+
+Pure functions, no Beam: every problem raises ``DecodeError`` with a bounded
+``reason`` that the Decode stage turns into a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipelines.io.avro import RAW, SINGLE_OBJECT_MARKER, schema
+from pipelines.records import DecodeError, KafkaRecord, RawArticle, SchemaError
+
+MAX_BYTES = 5 * 1024 * 1024
+_STRING_FIELDS = ("source_id", "url", "title", "text", "published_at", "source", "language")
+
+
+def decode_record(record: KafkaRecord, max_bytes: int = MAX_BYTES) -> RawArticle:
+    """Parse one Kafka record's value into a RawArticle.
+
+    Raises:
+        DecodeError: too large, not UTF-8, not JSON, wrong shape, missing or empty text.
+    """
+    data = record.value
+    if data is None or len(data) == 0:
+        raise DecodeError("empty message", "empty_message")
+    if len(data) > max_bytes:
+        raise DecodeError(f"message of {len(data)} bytes exceeds the {max_bytes}-byte limit", "too_large")
+    if data[:2] == SINGLE_OBJECT_MARKER:
+        try:
+            fields = schema(RAW).decode(data)
+        except SchemaError as exc:
+            raise DecodeError(str(exc), "invalid_avro") from exc
+    else:
+        fields = _parse_json(data)
+    return _to_raw(record, fields)
+
+
+def _parse_json(data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not UTF-8 ({exc.reason} at byte {exc.start})", "invalid_utf8") from exc
+    try:
+        value = json.loads(text)
+    except RecursionError as exc:
+        raise DecodeError("JSON nested too deeply", "invalid_json") from exc
+    except ValueError as exc:
+        raise DecodeError(f"not JSON: {exc}", "invalid_json") from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"JSON must be an object, got {type(value).__name__}", "wrong_shape")
+    return value
+
+
+def _to_raw(record: KafkaRecord, fields: dict[str, Any]) -> RawArticle:
+    for name in _STRING_FIELDS:
+        value = fields.get(name)
+        if value is not None and not isinstance(value, str):
+            raise DecodeError(f"field {name!r} must be a string, got {type(value).__name__}", "wrong_shape")
+    text = fields.get("text")
+    if text is None:
+        raise DecodeError("missing required field 'text'", "missing_text")
+    if not text.strip():
+        raise DecodeError("field 'text' is empty", "empty_text")
+    source_id = fields.get("source_id")
+    if not source_id:
+        raise DecodeError("missing required field 'source_id'", "missing_source_id")
+    return RawArticle(
+        record=record,
+        source_id=source_id,
+        text=text,
+        title=fields.get("title") or "",
+        url=fields.get("url") or None,
+        published_at=fields.get("published_at") or None,
+        source=fields.get("source") or None,
+        language=fields.get("language") or None,
+    )

@@ -1,0 +1,113 @@
+"""Prometheus metrics for every stage, defined once in an importable module.
+
+Defined here, not in ``__main__``: a metric defined in the entry script would be pickled
+with the DoFn and the copy incremented. ``Metrics(registry)`` lets tests pass their own
+registry; the pipeline uses ``METRICS`` on the default one, served by
+:func:`serve` on 127.0.0.1. Labels are bounded: stage, reason, sink, topic, partition.
+Each count is mirrored in a Beam ``Metrics`` counter so cluster runners report it too.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from apache_beam.metrics import Metrics as BeamMetrics
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+BEAM_NAMESPACE = "newsflow"
+
+
+class Metrics:
+    """All of newsflow's Prometheus metrics, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.records_in = Counter(
+            "newsflow_stage_records_in_total", "Records a stage received.", ["stage"], registry=registry
+        )
+        self.records_out = Counter(
+            "newsflow_stage_records_out_total", "Records a stage emitted downstream.", ["stage"], registry=registry
+        )
+        self.records_failed = Counter(
+            "newsflow_stage_records_failed_total",
+            "Records a stage sent to the dead letter, by reason code.",
+            ["stage", "reason"],
+            registry=registry,
+        )
+        self.stage_latency = Histogram(
+            "newsflow_stage_latency_seconds",
+            "Time a stage spent on one record (batched stages: batch time / batch size).",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.end_to_end = Histogram(
+            "newsflow_end_to_end_latency_seconds",
+            "From the Kafka record timestamp to the record being written by a sink.",
+            ["sink"],
+            buckets=_E2E_BUCKETS,
+            registry=registry,
+        )
+        self.sink_records = Counter(
+            "newsflow_sink_records_total", "Records written by each sink.", ["sink"], registry=registry
+        )
+        self.kafka_records_read = Counter(
+            "newsflow_kafka_records_read_total", "Records read from Kafka.", ["topic", "partition"], registry=registry
+        )
+        self.kafka_bytes_read = Counter(
+            "newsflow_kafka_bytes_read_total", "Value bytes read from Kafka.", ["topic", "partition"], registry=registry
+        )
+        self.consumer_lag = Gauge(
+            "newsflow_consumer_lag_records",
+            "Records behind the partition's high watermark (from the last fetch).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.commits = Counter(
+            "newsflow_kafka_commits_total", "Offset commits after a bundle's sinks flushed.", ["outcome"], registry=registry
+        )
+        self.facts = Counter("newsflow_facts_total", "Facts extracted, by kind.", ["kind"], registry=registry)
+        self.entities = Counter("newsflow_entities_total", "Entities found, by label.", ["label"], registry=registry)
+        self.dead_letters = Counter(
+            "newsflow_dead_letters_total", "Records written to the dead letter sinks, by stage.", ["stage"], registry=registry
+        )
+        self.model_load = Gauge(
+            "newsflow_model_load_seconds", "Seconds it took to load the spaCy model.", registry=registry
+        )
+
+
+METRICS = Metrics()
+_beam_counters: dict[str, Any] = {}
+_server_lock = threading.Lock()
+_server_port: int | None = None
+
+
+def beam_count(name: str, n: int = 1) -> None:
+    """Mirror a count in Beam's metrics (Flink reporters, Dataflow monitoring)."""
+    counter = _beam_counters.get(name)
+    if counter is None:
+        counter = _beam_counters[name] = BeamMetrics.counter(BEAM_NAMESPACE, name)
+    counter.inc(n)
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> int:
+    """Start the /metrics endpoint once per process; returns the bound port (0 = any free)."""
+    global _server_port
+    with _server_lock:
+        if _server_port is None:
+            server, _thread = start_http_server(port, addr=addr)
+            _server_port = int(server.server_port)
+        return _server_port
+
+
+def sample(name: str, labels: dict[str, str] | None = None, registry: CollectorRegistry = REGISTRY) -> float:
+    """Current value of one sample, summed over label sets that match ``labels``."""
+    total = 0.0
+    want = labels or {}
+    for metric in registry.collect():
+        for s in metric.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in want.items()):
+                total += s.value
+    return total

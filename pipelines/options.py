@@ -1,0 +1,50 @@
+"""Every newsflow flag, in one PipelineOptions subclass with help text.
+
+The same names serve ``newsflow run`` and later modes; each flag is accepted with
+hyphens or underscores (``--group-id``/``--group_id``), except ``--bootstrap-servers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.io.decode import MAX_BYTES
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, dest: str | None = None, **kwargs: object) -> None:
+    names = [f"--{name}"] if dest else [f"--{name}", f"--{name.replace('-', '_')}"]
+    parser.add_argument(*names, dest=dest or name.replace("-", "_"), **kwargs)  # type: ignore[arg-type]
+
+
+class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        # Beam's KafkaStreamsRunnerOptions owns --bootstrap_servers, hence the distinct dest.
+        _flag(parser, "bootstrap-servers", dest="kafka_bootstrap_servers", default=None,
+              help="Kafka HOST:PORT[,HOST:PORT]. Without it, an embedded local broker is started "
+                   "and the sample articles are published to it.")
+        _flag(parser, "topics", default="news.raw", help="Comma-separated input topics.")
+        _flag(parser, "group-id", default="newsflow", help="Consumer group whose committed offsets are resumed.")
+        _flag(parser, "start-from", default="committed", choices=["committed", "earliest", "latest"],
+              help="committed: resume the group (earliest if it has none); earliest/latest ignore commits.")
+        _flag(parser, "stop-at", default=None,
+              help="Bounded mode: 'latest' (offsets present at start) or an ISO 8601 timestamp. "
+                   "Default: run until stopped.")
+        _flag(parser, "output-dir", default="out", help="Folder for Avro files ('' for none).")
+        _flag(parser, "enriched-topic", default="news.enriched", help="Topic for enriched Avro records.")
+        _flag(parser, "deadletter-topic", default="news.deadletter", help="Topic for dead-letter envelopes.")
+        _flag(parser, "metrics-port", type=int, default=9464, help="Prometheus /metrics port (0: any free port).")
+        _flag(parser, "metrics-addr", default="127.0.0.1", help="Address /metrics binds to.")
+        _flag(parser, "max-articles", type=int, default=None, help="Stop cleanly after reading this many records.")
+        _flag(parser, "duration", type=float, default=None, help="Stop cleanly after this many seconds.")
+        _flag(parser, "batch-size", type=int, default=16, help="Articles per spaCy nlp.pipe batch.")
+        _flag(parser, "max-message-bytes", type=int, default=MAX_BYTES, help="Larger inputs are dead-lettered.")
+        _flag(parser, "poll-timeout-ms", type=int, default=200, help="Longest blocking poll per partition.")
+        _flag(parser, "max-poll-records", type=int, default=64, help="Records per poll (and at most per bundle).")
+        _flag(parser, "partitions", type=int, default=1, help="Partitions per topic the embedded broker creates.")
+        _flag(parser, "sample", default=None,
+              help="JSON Lines file the embedded mode publishes first (default: the shipped sample).")
+        _flag(parser, "progress", default="auto", choices=["auto", "line", "log", "off"],
+              help="Live progress: a rewritten line on a terminal, log lines otherwise.")

@@ -1,0 +1,184 @@
+"""Typed messages that flow between the pipeline's stages.
+
+Frozen dataclasses, one per stage boundary, so each stage's input and output are
+explicit. ``to_avro()`` methods map them onto the schemas in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipelines import __version__
+
+
+def now_millis() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """One record as read from a Kafka partition; ``value`` is the original bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+
+    def origin(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp_ms,
+        }
+
+
+@dataclass(frozen=True)
+class RawArticle:
+    """A decoded producer payload, not yet cleaned."""
+
+    record: KafkaRecord
+    source_id: str
+    text: str
+    title: str = ""
+    url: str | None = None
+    published_at: str | None = None
+    source: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """A normalized article: clean text, UTC time, stable id."""
+
+    record: KafkaRecord
+    article_id: str
+    source_id: str
+    title: str
+    text: str
+    published_at: datetime
+    published_at_source: str  # "PAYLOAD" or "KAFKA_TIMESTAMP"
+    url: str | None = None
+    canonical_url: str | None = None
+    source: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CasualtyFact:
+    kind: str  # "killed" | "injured"
+    count: int
+    evidence: str
+    start: int
+    end: int
+    confidence: float
+    qualifier: str | None = None
+    victims: str | None = None
+    actor: str | None = None
+    means: str | None = None
+    place: str | None = None
+    event_date: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedArticle:
+    """An article with its spaCy ``Doc``; lives only inside the fused stage."""
+
+    article: Article
+    doc: Any  # spacy.tokens.Doc; typed loosely to keep spaCy out of this module
+    entities: tuple[Entity, ...]
+    model: str
+
+
+@dataclass(frozen=True)
+class EnrichedArticle:
+    article: Article
+    entities: tuple[Entity, ...]
+    facts: tuple[CasualtyFact, ...]
+    model: str
+    processed_at_ms: int = field(default_factory=now_millis)
+
+    def to_avro(self) -> dict[str, Any]:
+        a = self.article
+        return {
+            "article_id": a.article_id,
+            "source_id": a.source_id,
+            "url": a.url,
+            "canonical_url": a.canonical_url,
+            "title": a.title,
+            "text": a.text,
+            "published_at": int(a.published_at.timestamp() * 1000),
+            "published_at_source": a.published_at_source,
+            "source": a.source,
+            "language": a.language,
+            "entities": [e.__dict__.copy() for e in self.entities],
+            "facts": [f.__dict__.copy() for f in self.facts],
+            "kafka": a.record.origin() if a.record.topic else None,
+            "pipeline_version": __version__,
+            "model": self.model,
+            "processed_at": self.processed_at_ms,
+        }
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An input a stage could not process; ``reason`` is a short bounded code."""
+
+    stage: str
+    reason: str
+    error: str
+    record: KafkaRecord
+    failed_at_ms: int = field(default_factory=now_millis)
+
+    def to_avro(self) -> dict[str, Any]:
+        r = self.record
+        has_origin = bool(r.topic)
+        return {
+            "stage": self.stage,
+            "reason": self.reason,
+            "error": self.error[:2000],
+            "original": r.value,
+            "topic": r.topic if has_origin else None,
+            "partition": r.partition if has_origin else None,
+            "offset": r.offset if has_origin else None,
+            "timestamp": r.timestamp_ms if has_origin else None,
+            "key": r.key,
+            "failed_at": self.failed_at_ms,
+            "pipeline_version": __version__,
+        }
+
+
+class NewsflowError(Exception):
+    """An input problem a stage reports; ``reason`` becomes the dead letter's code."""
+
+    reason = "error"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class DecodeError(NewsflowError):
+    reason = "invalid_input"
+
+
+class NormalizeError(NewsflowError):
+    reason = "normalize_failed"
+
+
+class SchemaError(NewsflowError):
+    reason = "schema_error"

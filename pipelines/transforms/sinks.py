@@ -1,0 +1,174 @@
+"""Sinks: Kafka topics (Avro single-object encoding) and Avro container files.
+
+Both flush in ``finish_bundle``; the source commits its offsets only after that (bundle
+finalization), so a crash replays at most the in-flight bundle. Files are named by the
+Kafka offset range they hold and appear atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import apache_beam as beam
+from kafka.errors import KafkaError
+
+from pipelines.io.avro import DEAD_LETTER, ENRICHED, schema, write_container_atomically
+from pipelines.io.kafka import KafkaSettings
+from pipelines.metrics import METRICS, beam_count
+from pipelines.records import DeadLetter, EnrichedArticle, KafkaRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    kafka: KafkaSettings | None  # None: no Kafka sinks (files only)
+    output_dir: str | None  # None: no file sinks
+    enriched_topic: str = "news.enriched"
+    deadletter_topic: str = "news.deadletter"
+
+
+class SinkError(RuntimeError):
+    """A sink could not flush; the bundle fails and its offsets are not committed."""
+
+
+def _origin(element: EnrichedArticle | DeadLetter) -> KafkaRecord:
+    return element.article.record if isinstance(element, EnrichedArticle) else element.record
+
+
+def _key(element: EnrichedArticle | DeadLetter) -> bytes | None:
+    if isinstance(element, EnrichedArticle):
+        return element.article.article_id.encode()
+    return element.record.key
+
+
+class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
+    """Produces each element to ``topic``; waits for every ack in finish_bundle."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, schema_name: str, sink: str) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._schema_name = schema_name
+        self._sink = sink
+        self._pending: list[tuple[Any, KafkaRecord]] = []
+
+    def setup(self) -> None:
+        self._producer = self._kafka.producer()
+        self._schema = schema(self._schema_name)
+
+    def start_bundle(self) -> None:
+        self._pending = []
+
+    def process(self, element: EnrichedArticle | DeadLetter) -> None:
+        value = self._schema.encode(element.to_avro())
+        future = self._producer.send(self._topic, key=_key(element), value=value)
+        self._pending.append((future, _origin(element)))
+
+    def finish_bundle(self) -> None:
+        if not self._pending:
+            return
+        start = time.perf_counter()
+        self._producer.flush()
+        try:
+            for future, _ in self._pending:
+                future.get(timeout=30)
+        except KafkaError as exc:
+            METRICS.records_failed.labels(self._sink, "send_failed").inc(len(self._pending))
+            raise SinkError(f"sink {self._sink} could not write to {self._topic}: {exc}") from exc
+        _written(self._sink, [origin for _, origin in self._pending], time.perf_counter() - start)
+        self._pending = []
+
+
+class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
+    """Buffers a bundle and writes one Avro file per (day, topic, partition)."""
+
+    def __init__(self, folder: str, schema_name: str, sink: str, day_of: Callable[[Any], str]) -> None:
+        self._folder = folder
+        self._schema_name = schema_name
+        self._sink = sink
+        self._day_of = day_of
+        self._buffer: list[Any] = []
+
+    def start_bundle(self) -> None:
+        self._buffer = []
+
+    def process(self, element: EnrichedArticle | DeadLetter) -> None:
+        self._buffer.append(element)
+
+    def finish_bundle(self) -> None:
+        if not self._buffer:
+            return
+        start = time.perf_counter()
+        groups: dict[tuple[str, str, int], list[Any]] = defaultdict(list)
+        for element in self._buffer:
+            origin = _origin(element)
+            groups[(self._day_of(element), origin.topic or "none", origin.partition)].append(element)
+        for (day, topic, partition), items in groups.items():
+            offsets = [_origin(e).offset for e in items]
+            name = f"{topic}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
+            path = Path(self._folder) / f"dt={day}" / name
+            write_container_atomically(path, self._schema_name, (e.to_avro() for e in items))
+        _written(self._sink, [_origin(e) for e in self._buffer], time.perf_counter() - start)
+        self._buffer = []
+
+
+def _written(sink: str, origins: list[KafkaRecord], seconds: float) -> None:
+    now_ms = time.time() * 1000
+    METRICS.sink_records.labels(sink).inc(len(origins))
+    METRICS.stage_latency.labels(sink).observe(seconds / max(1, len(origins)))
+    beam_count(f"{sink}_written", len(origins))
+    for origin in origins:
+        if origin.timestamp_ms > 0:
+            METRICS.end_to_end.labels(sink).observe(max(0.0, (now_ms - origin.timestamp_ms) / 1000))
+
+
+def _published_day(element: EnrichedArticle) -> str:
+    return element.article.published_at.strftime("%Y-%m-%d")
+
+
+def _failed_day(element: DeadLetter) -> str:
+    return datetime.fromtimestamp(element.failed_at_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+class WriteAvro(beam.PTransform):  # type: ignore[misc]
+    """Enriched articles to Kafka ``news.enriched`` and to ``<out>/enriched/dt=.../``."""
+
+    def __init__(self, settings: SinkSettings) -> None:
+        super().__init__()
+        self._s = settings
+
+    def expand(self, enriched: beam.PCollection) -> None:
+        s = self._s
+        if s.kafka is not None:
+            enriched | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.enriched_topic, ENRICHED, "kafka_enriched"))
+        if s.output_dir is not None:
+            folder = str(Path(s.output_dir) / "enriched")
+            enriched | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, ENRICHED, "files_enriched", _published_day))
+
+
+class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
+    """Dead letters to Kafka ``news.deadletter`` and to ``<out>/deadletter/dt=.../``."""
+
+    def __init__(self, settings: SinkSettings) -> None:
+        super().__init__()
+        self._s = settings
+
+    def expand(self, dead: beam.PCollection) -> None:
+        s = self._s
+        counted = dead | "Count" >> beam.Map(_count_dead)
+        if s.kafka is not None:
+            counted | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.deadletter_topic, DEAD_LETTER, "kafka_deadletter"))
+        if s.output_dir is not None:
+            folder = str(Path(s.output_dir) / "deadletter")
+            counted | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, DEAD_LETTER, "files_deadletter", _failed_day))
+
+
+def _count_dead(element: DeadLetter) -> DeadLetter:
+    METRICS.dead_letters.labels(element.stage).inc()
+    return element

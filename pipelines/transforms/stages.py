@@ -1,0 +1,229 @@
+"""The processing stages as composite PTransforms with stable labels.
+
+Each is a thin adapter around a pure function (``pipelines/io/decode.py``,
+``pipelines/nlp/``): it counts records in/out/failed, times the work, and sends any
+record it cannot process to a ``dead_letter`` output instead of dropping it.
+Every composite returns ``(ok, dead_letters)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import Any, Callable, Iterator
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.utils.shared import Shared
+from apache_beam.utils.windowed_value import WindowedValue
+
+from pipelines.io.decode import decode_record
+from pipelines.metrics import METRICS, beam_count
+from pipelines.nlp.casualties import extract_casualties
+from pipelines.nlp.entities import MAX_CHARS, entities_from_doc, load_model
+from pipelines.nlp.normalize import normalize
+from pipelines.records import (
+    Article,
+    DeadLetter,
+    EnrichedArticle,
+    KafkaRecord,
+    NewsflowError,
+    ParsedArticle,
+)
+
+log = logging.getLogger(__name__)
+DEAD = "dead_letter"
+Stage = tuple[beam.PCollection, beam.PCollection]
+
+
+def record_of(element: Any) -> KafkaRecord:
+    """The original Kafka record behind any stage's element."""
+    if isinstance(element, KafkaRecord):
+        return element
+    if isinstance(element, ParsedArticle):
+        return element.article.record
+    record = getattr(element, "record", None)
+    if isinstance(record, KafkaRecord):
+        return record
+    return KafkaRecord("", -1, -1, 0, None, repr(element).encode("utf-8", "replace"))
+
+
+def dead_letter(stage: str, element: Any, exc: BaseException) -> DeadLetter:
+    """Count a failure and wrap the element's original bytes in a dead letter."""
+    if isinstance(exc, NewsflowError):
+        reason = exc.reason
+    else:
+        # A bug in our own code must not stop the stream: the input goes to the dead
+        # letter with the exception, and the log keeps the traceback.
+        reason = "internal_error"
+        log.error("stage %s failed on %s", stage, record_of(element), exc_info=exc)
+    METRICS.records_failed.labels(stage, reason).inc()
+    beam_count(f"{stage}_failed")
+    return DeadLetter(stage=stage, reason=reason, error=f"{type(exc).__name__}: {exc}", record=record_of(element))
+
+
+class StageFn(beam.DoFn):  # type: ignore[misc]
+    """Applies ``fn`` to each element; failures go to the ``dead_letter`` output."""
+
+    def __init__(self, stage: str, fn: Callable[[Any], Any]) -> None:
+        self._stage = stage
+        self._fn = fn
+
+    def process(self, element: Any) -> Iterator[Any]:
+        METRICS.records_in.labels(self._stage).inc()
+        start = time.perf_counter()
+        try:
+            result = self._fn(element)
+        except Exception as exc:  # noqa: BLE001 - routed to the dead letter, never dropped
+            yield TaggedOutput(DEAD, dead_letter(self._stage, element, exc))
+            return
+        finally:
+            METRICS.stage_latency.labels(self._stage).observe(time.perf_counter() - start)
+        METRICS.records_out.labels(self._stage).inc()
+        beam_count(f"{self._stage}_out")
+        yield result
+
+
+def _apply(pcoll: beam.PCollection, label: str, stage: str, fn: Callable[[Any], Any]) -> Stage:
+    out = pcoll | label >> beam.ParDo(StageFn(stage, fn)).with_outputs(DEAD, main="ok")
+    return out.ok, out[DEAD]
+
+
+class Decode(beam.PTransform):  # type: ignore[misc]
+    """KafkaRecord -> RawArticle (JSON or Avro single-object); bad payloads dead-lettered."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self._max_bytes = max_bytes
+
+    def expand(self, records: beam.PCollection) -> Stage:
+        return _apply(records, "DecodePayload", "decode", partial(decode_record, max_bytes=self._max_bytes))
+
+
+class Normalize(beam.PTransform):  # type: ignore[misc]
+    """RawArticle -> Article: clean text, UTC time, canonical URL, stable id."""
+
+    def expand(self, raw: beam.PCollection) -> Stage:
+        return _apply(raw, "NormalizeArticle", "normalize", normalize)
+
+
+class _Model:
+    """Holder for the shared spaCy pipeline (Shared needs a weak-referenceable object)."""
+
+    def __init__(self) -> None:
+        self.nlp, self.name, seconds = load_model()
+        METRICS.model_load.set(seconds)
+        log.info("loaded spaCy model %s in %.1fs", self.name, seconds)
+
+
+class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
+    """Runs spaCy over a bundle's articles in batches with ``nlp.pipe``."""
+
+    def __init__(self, shared: Shared, batch_size: int) -> None:
+        self._shared = shared
+        self._batch_size = batch_size
+        self._buffer: list[tuple[Article, Any, Any]] = []
+
+    def setup(self) -> None:
+        self._model: _Model = self._shared.acquire(_Model)
+
+    def start_bundle(self) -> None:
+        self._buffer = []
+
+    def process(
+        self, article: Article, timestamp: Any = beam.DoFn.TimestampParam, window: Any = beam.DoFn.WindowParam
+    ) -> Iterator[Any]:
+        METRICS.records_in.labels("entities").inc()
+        self._buffer.append((article, timestamp, window))
+        if len(self._buffer) >= self._batch_size:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[Any]:
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        start = time.perf_counter()
+        texts = [a.text[:MAX_CHARS] for a, _, _ in batch]
+        try:
+            docs = list(self._model.nlp.pipe(texts, batch_size=self._batch_size))
+        except Exception:  # noqa: BLE001 - retry one by one to isolate the bad article
+            docs = [self._one(text) for text in texts]
+        per_doc = (time.perf_counter() - start) / len(batch)
+        for (article, ts, window), doc in zip(batch, docs):
+            METRICS.stage_latency.labels("entities").observe(per_doc)
+            if isinstance(doc, Exception):
+                yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, doc), ts, [window]))
+                continue
+            entities = entities_from_doc(doc)
+            for e in entities:
+                METRICS.entities.labels(e.label).inc()
+            METRICS.records_out.labels("entities").inc()
+            beam_count("entities_out")
+            parsed = ParsedArticle(article=article, doc=doc, entities=entities, model=self._model.name)
+            yield WindowedValue(parsed, ts, [window])
+
+    def _one(self, text: str) -> Any:
+        try:
+            return self._model.nlp(text)
+        except Exception as exc:  # noqa: BLE001 - becomes this article's dead letter
+            return exc
+
+
+class ExtractEntities(beam.PTransform):  # type: ignore[misc]
+    """Article -> ParsedArticle with spaCy NER; the model loads once per worker."""
+
+    def __init__(self, batch_size: int = 16) -> None:
+        super().__init__()
+        self._shared = Shared()
+        self._batch_size = batch_size
+
+    def expand(self, articles: beam.PCollection) -> Stage:
+        out = articles | "RunSpacy" >> beam.ParDo(_EntitiesFn(self._shared, self._batch_size)).with_outputs(
+            DEAD, main="ok"
+        )
+        return out.ok, out[DEAD]
+
+
+def to_enriched(parsed: ParsedArticle) -> EnrichedArticle:
+    facts = extract_casualties(parsed.doc, parsed.article.published_at)
+    for f in facts:
+        METRICS.facts.labels(f.kind).inc()
+    return EnrichedArticle(article=parsed.article, entities=parsed.entities, facts=facts, model=parsed.model)
+
+
+class ExtractFacts(beam.PTransform):  # type: ignore[misc]
+    """ParsedArticle -> EnrichedArticle with casualty facts."""
+
+    def expand(self, parsed: beam.PCollection) -> Stage:
+        return _apply(parsed, "ExtractCasualties", "facts", to_enriched)
+
+
+class Enrich(beam.PTransform):  # type: ignore[misc]
+    """Decode -> Normalize -> ExtractEntities -> ExtractFacts.
+
+    Returns ``{"enriched": ..., <Stage>: dead letters}``: one dead-letter PCollection per
+    stage, kept apart because a Flatten would break fusion, which an unbounded source
+    on FnApiRunner cannot afford.
+    """
+
+    def __init__(self, max_bytes: int, batch_size: int = 16) -> None:
+        super().__init__()
+        self._max_bytes = max_bytes
+        self._batch_size = batch_size
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        raw, dead_decode = records | "Decode" >> Decode(self._max_bytes)
+        articles, dead_normalize = raw | "Normalize" >> Normalize()
+        parsed, dead_entities = articles | "ExtractEntities" >> ExtractEntities(self._batch_size)
+        enriched, dead_facts = parsed | "ExtractFacts" >> ExtractFacts()
+        return {
+            "enriched": enriched,
+            "Decode": dead_decode,
+            "Normalize": dead_normalize,
+            "Entities": dead_entities,
+            "Facts": dead_facts,
+        }
