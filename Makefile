@@ -1,0 +1,48 @@
+# newsflow: `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+setup: $(STAMP) ## Create .venv and install newsflow with its test tools
+	@echo "ready: $(VENV)/bin/newsflow"
+
+run: $(STAMP) ## Run the pipeline on an embedded broker with the sample articles (Ctrl-C stops)
+	$(VENV)/bin/newsflow run $(ARGS)
+
+demo: $(STAMP) ## Process the sample articles once, print the summary and exit
+	$(VENV)/bin/newsflow run --max-articles 26 $(ARGS)
+
+test: $(STAMP) ## Run the whole test suite (starts its own broker and Prometheus)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff and mypy (never rewrites files)
+	$(VENV)/bin/ruff check pipelines tests tools
+	$(VENV)/bin/ruff format --check pipelines tests tools
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix pipelines tests tools
+	$(VENV)/bin/ruff format pipelines tests tools
+
+bench-latency: $(STAMP) ## Throughput on the sample and end-to-end latency at a light steady load
+	$(PY) tools/bench_latency.py
+
+sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
+	$(PY) tools/make_sample.py $(SHARED)
+
+clean: ## Remove outputs and caches (keeps .venv)
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help setup run demo test lint format bench-latency sample clean

@@ -1,0 +1,94 @@
+"""Debian's Prometheus server as a plain local process scraping newsflow (tests, demos).
+
+    with LocalPrometheus(targets=["127.0.0.1:9464"]) as prom:
+        prom.query("sum(rate(newsflow_stage_records_in_total[1m]))")
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pipelines.local.broker import free_port
+
+
+class PrometheusError(RuntimeError):
+    pass
+
+
+class LocalPrometheus:
+    def __init__(self, targets: list[str], scrape_interval: str = "1s", workdir: str | None = None) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
+        self._binary = binary
+        self._targets = targets
+        self._interval = scrape_interval
+        self._dir = Path(workdir or tempfile.mkdtemp(prefix="newsflow-prom-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> LocalPrometheus:
+        config = self._dir / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {self._interval}\n"
+            f"  evaluation_interval: {self._interval}\n"
+            "scrape_configs:\n"
+            "  - job_name: newsflow\n"
+            "    static_configs:\n"
+            f"      - targets: {json.dumps(self._targets)}\n"
+        )
+        with open(self._dir / "prometheus.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [self._binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise PrometheusError(f"prometheus exited; see {self._dir / 'prometheus.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise PrometheusError("prometheus was not ready in time")
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query; returns the result vector."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.load(r)
+        if body.get("status") != "success":
+            raise PrometheusError(f"query {expr!r} failed: {body}")
+        return list(body["data"]["result"])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
