@@ -1,8 +1,8 @@
 """Command line: ``newsflow run``, ``newsflow produce``, ``newsflow broker``.
 
-    newsflow run                                   # embedded broker + sample articles
-    newsflow run --bootstrap-servers HOST:PORT     # an existing Kafka
-    newsflow produce FILE.jsonl --topic news.raw --bootstrap-servers HOST:PORT
+newsflow run                                   # embedded broker + sample articles
+newsflow run --bootstrap-servers HOST:PORT     # an existing Kafka
+newsflow produce FILE.jsonl --topic news.raw --bootstrap-servers HOST:PORT
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ class Progress(threading.Thread):
     def _show(self) -> None:
         c = _counts()
         rate = c["read"] / max(1e-9, time.monotonic() - self.started_at)
-        text = (f"read {c['read']:.0f} | enriched {c['enriched']:.0f} | facts {c['facts']:.0f} | "
-                f"dead letters {c['dead']:.0f} | lag {c['lag']:.0f} | {rate:.1f} articles/s")
+        text = (
+            f"read {c['read']:.0f} | enriched {c['enriched']:.0f} | facts {c['facts']:.0f} | "
+            f"dead letters {c['dead']:.0f} | lag {c['lag']:.0f} | {rate:.1f} articles/s"
+        )
         if self._mode == "line":
             sys.stderr.write("\r" + text + "   ")
             sys.stderr.flush()
@@ -99,8 +101,11 @@ def cmd_run(argv: list[str]) -> int:
             opts = NewsflowOptions(flags=[], **{**vars(o), "kafka_bootstrap_servers": broker.bootstrap})
             sample_path = Path(opts.sample) if opts.sample else SAMPLE
             sent = publish(KafkaSettings(broker.bootstrap), topics[0], read_lines(sample_path))
-            print(f"embedded Kafka-compatible broker (Tansu) on {broker.bootstrap}; "
-                  f"published {sent} sample articles from {sample_path} to {topics[0]}", flush=True)
+            print(
+                f"embedded Kafka-compatible broker (Tansu) on {broker.bootstrap}; "
+                f"published {sent} sample articles from {sample_path} to {topics[0]}",
+                flush=True,
+            )
         return _run_pipeline(opts)
     return 0
 
@@ -109,8 +114,11 @@ def _run_pipeline(opts: NewsflowOptions) -> int:
     from pipelines import graph  # imports Beam; kept out of `newsflow --help`
 
     port = serve(opts.metrics_port, opts.metrics_addr)
-    print(f"metrics on http://{opts.metrics_addr}:{port}/metrics; reading {opts.topics} "
-          f"from {opts.kafka_bootstrap_servers}; Ctrl-C stops cleanly", flush=True)
+    print(
+        f"metrics on http://{opts.metrics_addr}:{port}/metrics; reading {opts.topics} "
+        f"from {opts.kafka_bootstrap_servers}; Ctrl-C stops cleanly",
+        flush=True,
+    )
     CONTROL.reset(opts.max_articles)
     _install_stop_handlers()
     timer = threading.Timer(opts.duration, CONTROL.stop) if opts.duration else None

@@ -1,6 +1,6 @@
 """The one pipeline graph: ReadArticles -> Enrich -> WriteAvro, dead letters beside it.
 
-    newsflow run --bootstrap-servers 127.0.0.1:9092 --topics news.raw
+newsflow run --bootstrap-servers 127.0.0.1:9092 --topics news.raw
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def fix_fn_runner_monitoring_leak() -> None:
     Beam 2.77 folds them into a lazy chain nothing reads until the end: ~47 KB per
     bundle, and a RecursionError after ~1,000 bundles. Drop this when Beam fixes it.
     """
-    fn_runner.consolidate_monitoring_infos = lambda infos: list(monitoring_infos.consolidate(infos))
+    fn_runner.consolidate_monitoring_infos = lambda infos: list(  # type: ignore[assignment,misc]
+        monitoring_infos.consolidate(infos)
+    )
 
 
 def run(o: NewsflowOptions) -> None:

@@ -66,12 +66,18 @@ class Metrics:
             registry=registry,
         )
         self.commits = Counter(
-            "newsflow_kafka_commits_total", "Offset commits after a bundle's sinks flushed.", ["outcome"], registry=registry
+            "newsflow_kafka_commits_total",
+            "Offset commits after a bundle's sinks flushed.",
+            ["outcome"],
+            registry=registry,
         )
         self.facts = Counter("newsflow_facts_total", "Facts extracted, by kind.", ["kind"], registry=registry)
         self.entities = Counter("newsflow_entities_total", "Entities found, by label.", ["label"], registry=registry)
         self.dead_letters = Counter(
-            "newsflow_dead_letters_total", "Records written to the dead letter sinks, by stage.", ["stage"], registry=registry
+            "newsflow_dead_letters_total",
+            "Records written to the dead letter sinks, by stage.",
+            ["stage"],
+            registry=registry,
         )
         self.model_load = Gauge(
             "newsflow_model_load_seconds", "Seconds it took to load the spaCy model.", registry=registry

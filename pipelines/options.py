@@ -22,16 +22,30 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         # Beam's KafkaStreamsRunnerOptions owns --bootstrap_servers, hence the distinct dest.
-        _flag(parser, "bootstrap-servers", dest="kafka_bootstrap_servers", default=None,
-              help="Kafka HOST:PORT[,HOST:PORT]. Without it, an embedded local broker is started "
-                   "and the sample articles are published to it.")
+        _flag(
+            parser,
+            "bootstrap-servers",
+            dest="kafka_bootstrap_servers",
+            default=None,
+            help="Kafka HOST:PORT[,HOST:PORT]. Without it, an embedded local broker is started "
+            "and the sample articles are published to it.",
+        )
         _flag(parser, "topics", default="news.raw", help="Comma-separated input topics.")
         _flag(parser, "group-id", default="newsflow", help="Consumer group whose committed offsets are resumed.")
-        _flag(parser, "start-from", default="committed", choices=["committed", "earliest", "latest"],
-              help="committed: resume the group (earliest if it has none); earliest/latest ignore commits.")
-        _flag(parser, "stop-at", default=None,
-              help="Bounded mode: 'latest' (offsets present at start) or an ISO 8601 timestamp. "
-                   "Default: run until stopped.")
+        _flag(
+            parser,
+            "start-from",
+            default="committed",
+            choices=["committed", "earliest", "latest"],
+            help="committed: resume the group (earliest if it has none); earliest/latest ignore commits.",
+        )
+        _flag(
+            parser,
+            "stop-at",
+            default=None,
+            help="Bounded mode: 'latest' (offsets present at start) or an ISO 8601 timestamp. "
+            "Default: run until stopped.",
+        )
         _flag(parser, "output-dir", default="out", help="Folder for Avro files ('' for none).")
         _flag(parser, "enriched-topic", default="news.enriched", help="Topic for enriched Avro records.")
         _flag(parser, "deadletter-topic", default="news.deadletter", help="Topic for dead-letter envelopes.")
@@ -44,7 +58,16 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         _flag(parser, "poll-timeout-ms", type=int, default=200, help="Longest blocking poll per partition.")
         _flag(parser, "max-poll-records", type=int, default=64, help="Records per poll (and at most per bundle).")
         _flag(parser, "partitions", type=int, default=1, help="Partitions per topic the embedded broker creates.")
-        _flag(parser, "sample", default=None,
-              help="JSON Lines file the embedded mode publishes first (default: the shipped sample).")
-        _flag(parser, "progress", default="auto", choices=["auto", "line", "log", "off"],
-              help="Live progress: a rewritten line on a terminal, log lines otherwise.")
+        _flag(
+            parser,
+            "sample",
+            default=None,
+            help="JSON Lines file the embedded mode publishes first (default: the shipped sample).",
+        )
+        _flag(
+            parser,
+            "progress",
+            default="auto",
+            choices=["auto", "line", "log", "off"],
+            help="Live progress: a rewritten line on a terminal, log lines otherwise.",
+        )

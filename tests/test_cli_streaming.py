@@ -24,9 +24,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_run(bootstrap: str, out: Path, metrics_port: int, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines", "run", "--bootstrap-servers", bootstrap, "--output-dir", str(out),
-         "--metrics-port", str(metrics_port), "--progress", "log", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "run",
+            "--bootstrap-servers",
+            bootstrap,
+            "--output-dir",
+            str(out),
+            "--metrics-port",
+            str(metrics_port),
+            "--progress",
+            "log",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -52,8 +68,11 @@ def test_streaming_run_scraped_by_prometheus_and_stopped_by_ctrl_c(
             wait_for(lambda: read_topic(broker.bootstrap, "news.enriched", expect=1, timeout_s=1), 90, "first record")
             # The pipeline is warm now: one more article must come through while it keeps running.
             produce(broker.bootstrap, "news.raw", [json.dumps(second).encode()])
-            records = wait_for(lambda: read_topic(broker.bootstrap, "news.enriched", expect=2, timeout_s=1)[1:], 15,
-                               "second record while streaming")
+            records = wait_for(
+                lambda: read_topic(broker.bootstrap, "news.enriched", expect=2, timeout_s=1)[1:],
+                15,
+                "second record while streaming",
+            )
             assert decode_all(records, ENRICHED)[0]["source_id"] == second["source_id"]
             assert proc.poll() is None, "still streaming"
 
@@ -61,11 +80,13 @@ def test_streaming_run_scraped_by_prometheus_and_stopped_by_ctrl_c(
                 return prom.query('newsflow_stage_records_out_total{stage="facts"} >= 2')
 
             wait_for(scraped, 30, "Prometheus to scrape the pipeline's counters")
-            for expr in ('up{job="newsflow"} == 1',
-                         "newsflow_end_to_end_latency_seconds_count > 0",
-                         "newsflow_stage_latency_seconds_count > 0",
-                         "newsflow_consumer_lag_records",
-                         "newsflow_model_load_seconds > 0"):
+            for expr in (
+                'up{job="newsflow"} == 1',
+                "newsflow_end_to_end_latency_seconds_count > 0",
+                "newsflow_stage_latency_seconds_count > 0",
+                "newsflow_consumer_lag_records",
+                "newsflow_model_load_seconds > 0",
+            ):
                 assert prom.query(expr), f"no data for {expr}"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)

@@ -24,9 +24,7 @@ FULL_FIELDS = {
 
 
 def make_record(value: bytes, offset: int = 7) -> KafkaRecord:
-    return KafkaRecord(
-        topic="news.raw", partition=0, offset=offset, timestamp_ms=TIMESTAMP_MS, key=None, value=value
-    )
+    return KafkaRecord(topic="news.raw", partition=0, offset=offset, timestamp_ms=TIMESTAMP_MS, key=None, value=value)
 
 
 def as_json(fields: object) -> bytes:

@@ -32,8 +32,9 @@ def run_bounded(bootstrap: str, out: Path, group: str = "it") -> None:
     graph.run(opts)
 
 
-def test_seed_reuters_and_poison_end_to_end(broker: EmbeddedBroker, sample_articles: list[dict[str, Any]],
-                                            tmp_path: Path) -> None:
+def test_seed_reuters_and_poison_end_to_end(
+    broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
     good = [a for a in sample_articles if a["text"]][:8]  # the seed first, then Reuters stories
     assert good[0]["source_id"] == "seed/trump-putin-call"
     values = [json.dumps(a).encode() for a in good] + list(POISON)
@@ -68,13 +69,15 @@ def test_seed_reuters_and_poison_end_to_end(broker: EmbeddedBroker, sample_artic
     assert committed(broker.bootstrap, "it", "news.raw") == len(values), "offsets committed after the sinks"
 
 
-def test_avro_input_and_resume_from_committed(broker: EmbeddedBroker, sample_articles: list[dict[str, Any]],
-                                              tmp_path: Path) -> None:
+def test_avro_input_and_resume_from_committed(
+    broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
     from pipelines.io.avro import RAW, schema
 
     first = sample_articles[1]
-    avro_value = schema(RAW).encode({k: first[k] for k in ("source_id", "url", "title", "text", "published_at",
-                                                           "source", "language")})
+    avro_value = schema(RAW).encode(
+        {k: first[k] for k in ("source_id", "url", "title", "text", "published_at", "source", "language")}
+    )
     produce(broker.bootstrap, "news.raw", [avro_value])
     run_bounded(broker.bootstrap, tmp_path / "out")
     second = sample_articles[2]

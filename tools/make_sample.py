@@ -33,15 +33,17 @@ def reuters(shared: Path) -> list[dict[str, object]]:
     empty = [r for r in rows if not r["text"]][:1]
     picked = []
     for r in war + other + empty:
-        picked.append({
-            "source_id": r["id"],
-            "url": None,
-            "title": r["title"],
-            "text": reflow(r["text"]),
-            "published_at": r["date"],
-            "source": "Reuters",
-            "language": "en",
-        })
+        picked.append(
+            {
+                "source_id": r["id"],
+                "url": None,
+                "title": r["title"],
+                "text": reflow(r["text"]),
+                "published_at": r["date"],
+                "source": "Reuters",
+                "language": "en",
+            }
+        )
     return picked
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -35,7 +36,8 @@ class AvroSchema:
         self.definition = definition
         self.parsed = fastavro.parse_schema(definition)
         canonical = to_parsing_canonical_form(self.parsed)
-        self.fingerprint = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+        # fastavro's hex is already the fingerprint's little-endian bytes, as the header wants.
+        self.fingerprint = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         self.header = SINGLE_OBJECT_MARKER + self.fingerprint
 
     def encode(self, datum: dict[str, Any]) -> bytes:
@@ -63,7 +65,7 @@ class AvroSchema:
             raise SchemaError(f"bad {self.name} Avro body: {exc}", "invalid_avro") from exc
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str) -> AvroSchema:
     """The schema ``schemas/<name>.avsc``, parsed once per process."""
     path = SCHEMA_DIR / f"{name}.avsc"
@@ -84,10 +86,17 @@ def write_container_atomically(path: Path, name: str, records: Iterable[dict[str
     rows = list(records)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fo:
-        fastavro.writer(fo, schema(name).parsed, rows, codec="deflate")
-        fo.flush()
-        os.fsync(fo.fileno())
+    try:
+        with open(tmp, "wb") as fo:
+            fastavro.writer(fo, schema(name).parsed, rows, codec="deflate")
+            fo.flush()
+            os.fsync(fo.fileno())
+    except (ValueError, TypeError, KeyError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise SchemaError(f"records do not fit {name}: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

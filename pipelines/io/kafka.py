@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -152,8 +153,13 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
                 stop = high_watermark(consumer, tp)
             else:
                 stop = _offset_at(consumer, tp, s.stop_at)
-            log.info("partition %s-%d: reading offsets [%d, %s)", tp.topic, tp.partition, start,
-                     "end" if stop == UNBOUNDED_END else stop)
+            log.info(
+                "partition %s-%d: reading offsets [%d, %s)",
+                tp.topic,
+                tp.partition,
+                start,
+                "end" if stop == UNBOUNDED_END else stop,
+            )
             return OffsetRange(start, max(start, stop))
         finally:
             consumer.close()
@@ -179,8 +185,8 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         tp: TopicPartition,
         finalizer: Any = beam.DoFn.BundleFinalizerParam,
         # Beam passes these two by keyword: they must come after the positional params.
-        tracker: OffsetRestrictionTracker = beam.DoFn.RestrictionParam(),
-        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
+        tracker: Any = beam.DoFn.RestrictionParam(),  # a ThreadsafeRestrictionTracker at run time
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
     ) -> Iterator[TimestampedValue]:
         restriction = tracker.current_restriction()
         if CONTROL.stopping():
@@ -289,8 +295,17 @@ def _shared_producer(settings: KafkaSettings) -> KafkaProducer:
 
 
 _PRODUCER_KEYS = frozenset(
-    {"security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password", "ssl_cafile",
-     "ssl_certfile", "ssl_keyfile", "api_version", "client_id"}
+    {
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "api_version",
+        "client_id",
+    }
 )
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from pipelines.io.kafka import KafkaSettings
 from pipelines.nlp.normalize import canonical_url

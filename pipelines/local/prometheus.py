@@ -1,7 +1,7 @@
 """Debian's Prometheus server as a plain local process scraping newsflow (tests, demos).
 
-    with LocalPrometheus(targets=["127.0.0.1:9464"]) as prom:
-        prom.query("sum(rate(newsflow_stage_records_in_total[1m]))")
+with LocalPrometheus(targets=["127.0.0.1:9464"]) as prom:
+    prom.query("sum(rate(newsflow_stage_records_in_total[1m]))")
 """
 
 from __future__ import annotations
@@ -51,9 +51,15 @@ class LocalPrometheus:
         )
         with open(self._dir / "prometheus.log", "wb") as log:
             self.process = subprocess.Popen(
-                [self._binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    self._binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self._dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -1,4 +1,6 @@
-"""Casualty facts (killed, injured) from a parsed article: a first version.
+"""Casualty facts (killed, injured, and combined "killed or wounded" tolls) from a parsed article.
+
+A first version.
 
 Works on spaCy's dependency parse, sentence by sentence: a trigger ("kill", "die",
 "wound", "injure", "hurt", "dead") is linked to its victims (object of an active verb,
@@ -12,8 +14,9 @@ Work is bounded per article: at most ``MAX_SENTENCES`` sentences of at most
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from pipelines.nlp.numbers import SINGULAR_DETERMINERS, ZERO_WORDS, parse_number, qualifier_before
 from pipelines.records import CasualtyFact
@@ -77,6 +80,7 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
             kind = _trigger_kind(token)
             if kind is None:
                 continue
+            kind = _combined_kind(token, kind)
             for fact in _facts_for_trigger(token, kind, sent, published_at.date()):
                 facts.setdefault((fact.kind, fact.count, fact.place), fact)
     return tuple(facts.values())
@@ -91,10 +95,20 @@ def _trigger_kind(token: Token) -> str | None:
     return None
 
 
+def _combined_kind(trigger: Token, kind: str) -> str:
+    """ "killed or wounded 1,500": a combined toll, which is neither kind alone."""
+    head = trigger.head if trigger.dep_ == "conj" else trigger
+    group = [
+        head,
+        *[t for t in head.subtree if t.dep_ == "conj" and t.head.i in {head.i, *(c.i for c in head.children)}],
+    ]
+    kinds = {k for k in (_trigger_kind(t) for t in group) if k}
+    has_or = any(c.dep_ == "cc" and c.lower_ == "or" for t in group for c in t.children)
+    return "killed_or_injured" if has_or and len(kinds) > 1 else kind
+
+
 def _is_hypothetical(sent: Span) -> bool:
-    return any(
-        (t.tag_ == "MD" and t.lower_ in _HYPOTHETICAL_MODALS) or t.lower_ in _HYPOTHETICAL_WORDS for t in sent
-    )
+    return any((t.tag_ == "MD" and t.lower_ in _HYPOTHETICAL_MODALS) or t.lower_ in _HYPOTHETICAL_WORDS for t in sent)
 
 
 def _facts_for_trigger(trigger: Token, kind: str, sent: Span, published: date) -> Iterable[CasualtyFact]:
@@ -149,7 +163,9 @@ def _count(victim: Token) -> tuple[int, str | None, str] | None:
             return 0, None, "numeral"
     if victim.lower_ in ("one", "nobody", "none") and any(c.lower_ == "no" for c in victim.children):
         return 0, None, "numeral"
-    if victim.tag_ in ("NN", "NNP") and any(c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS for c in victim.children):
+    if victim.tag_ in ("NN", "NNP") and any(
+        c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS for c in victim.children
+    ):
         return 1, None, "determiner"
     return None
 

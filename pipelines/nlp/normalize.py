@@ -14,7 +14,7 @@ import email.utils
 import hashlib
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import ftfy
@@ -43,7 +43,11 @@ def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment or page, with block elements on their own lines."""
     try:
         root = lxml.html.fromstring(markup)
-    except (lxml.etree.ParserError, ValueError) as exc:
+    except lxml.etree.ParserError as exc:
+        if "empty" in str(exc).lower():
+            return ""  # only comments or whitespace: no text, reported as empty_text by normalize()
+        raise NormalizeError(f"unparseable HTML: {exc}", "bad_html") from exc
+    except ValueError as exc:
         raise NormalizeError(f"unparseable HTML: {exc}", "bad_html") from exc
     for bad in root.iter(*_DROP_TAGS):
         bad.drop_tree()
@@ -73,14 +77,17 @@ def parse_published_at(value: str | None, fallback_ms: int) -> tuple[datetime, s
     unparseable or absurd (far future, before 1900) values fall back to the Kafka
     record timestamp, flagged as such.
     """
-    fallback = datetime.fromtimestamp(fallback_ms / 1000, tz=timezone.utc)
+    fallback = datetime.fromtimestamp(fallback_ms / 1000, tz=UTC)
     parsed = _parse_date(value) if value else None
     if parsed is None:
         return fallback, "KAFKA_TIMESTAMP"
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    parsed = parsed.astimezone(timezone.utc)
-    if parsed.year < 1900 or parsed > max(fallback, datetime.now(timezone.utc)) + _MAX_FUTURE:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00+01:00" has no UTC equivalent
+        return fallback, "KAFKA_TIMESTAMP"
+    if parsed.year < 1900 or parsed > max(fallback, datetime.now(UTC)) + _MAX_FUTURE:
         return fallback, "KAFKA_TIMESTAMP"
     return parsed, "PAYLOAD"
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import apache_beam as beam
 from kafka.errors import KafkaError
@@ -133,7 +134,7 @@ def _published_day(element: EnrichedArticle) -> str:
 
 
 def _failed_day(element: DeadLetter) -> str:
-    return datetime.fromtimestamp(element.failed_at_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(element.failed_at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 class WriteAvro(beam.PTransform):  # type: ignore[misc]
@@ -163,7 +164,9 @@ class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
         s = self._s
         counted = dead | "Count" >> beam.Map(_count_dead)
         if s.kafka is not None:
-            counted | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.deadletter_topic, DEAD_LETTER, "kafka_deadletter"))
+            counted | "ToKafka" >> beam.ParDo(
+                _KafkaSinkFn(s.kafka, s.deadletter_topic, DEAD_LETTER, "kafka_deadletter")
+            )
         if s.output_dir is not None:
             folder = str(Path(s.output_dir) / "deadletter")
             counted | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, DEAD_LETTER, "files_deadletter", _failed_day))

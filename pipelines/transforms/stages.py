@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
@@ -153,10 +154,10 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
         except Exception:  # noqa: BLE001 - retry one by one to isolate the bad article
             docs = [self._one(text) for text in texts]
         per_doc = (time.perf_counter() - start) / len(batch)
-        for (article, ts, window), doc in zip(batch, docs):
+        for (article, ts, window), doc in zip(batch, docs, strict=True):
             METRICS.stage_latency.labels("entities").observe(per_doc)
             if isinstance(doc, Exception):
-                yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, doc), ts, [window]))
+                yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, doc), ts, (window,)))
                 continue
             entities = entities_from_doc(doc)
             for e in entities:
@@ -164,7 +165,7 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
             METRICS.records_out.labels("entities").inc()
             beam_count("entities_out")
             parsed = ParsedArticle(article=article, doc=doc, entities=entities, model=self._model.name)
-            yield WindowedValue(parsed, ts, [window])
+            yield WindowedValue(parsed, ts, (window,))
 
     def _one(self, text: str) -> Any:
         try:

@@ -1,0 +1,71 @@
+"""The Enrich composite and the file sink on Beam's TestPipeline (FnApiRunner, no Kafka)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.io.avro import read_container
+from pipelines.records import KafkaRecord
+from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters
+from pipelines.transforms.stages import Enrich
+
+
+def records(sample_articles: list[dict[str, Any]]) -> list[KafkaRecord]:
+    good = [json.dumps(a).encode() for a in sample_articles[:3]]
+    bad = [b"not json", json.dumps({"source_id": "x", "text": "<p> </p>"}).encode()]
+    return [KafkaRecord("news.raw", 0, i, 1_700_000_000_000 + i, None, v) for i, v in enumerate(good + bad)]
+
+
+def test_enrich_composite(sample_articles: list[dict[str, Any]], tmp_path: Path) -> None:
+    options = PipelineOptions(flags=[])
+    with BeamTestPipeline(runner=FnApiRunner(), options=options) as p:
+        out = p | beam.Create(records(sample_articles)) | "Enrich" >> Enrich(max_bytes=1_000_000, batch_size=2)
+        summary = out["enriched"] | beam.Map(
+            lambda e: (e.article.source_id, tuple(sorted((f.kind, f.count) for f in e.facts)))
+        )
+        seed_id = sample_articles[0]["source_id"]
+        seed_facts = (
+            out["enriched"]
+            | beam.Filter(lambda e: e.article.source_id == seed_id)
+            | beam.Map(lambda e: sorted((f.kind, f.count, f.place, f.actor) for f in e.facts))
+        )
+        assert_that(
+            seed_facts,
+            equal_to([[("injured", 2, "Kherson", "Russia"), ("killed", 1, "Kherson", "Russia")]]),
+            label="SeedFacts",
+        )
+        assert_that(
+            summary | beam.Map(lambda s: s[0]),
+            equal_to([a["source_id"] for a in sample_articles[:3]]),
+            label="EveryGoodArticle",
+        )
+        assert_that(
+            out["Decode"] | beam.Map(lambda d: (d.stage, d.reason, d.record.offset)),
+            equal_to([("decode", "invalid_json", 3)]),
+            label="DecodeDeadLetters",
+        )
+        assert_that(
+            out["Normalize"] | beam.Map(lambda d: (d.stage, d.reason, d.record.offset)),
+            equal_to([("normalize", "empty_text", 4)]),
+            label="NormalizeDeadLetters",
+        )
+
+        sinks = SinkSettings(kafka=None, output_dir=str(tmp_path))
+        out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
+        out["Decode"] | "DeadLetters" >> WriteDeadLetters(sinks)
+
+    written = [r for f in (tmp_path / "enriched").rglob("*.avro") for r in read_container(f)]
+    assert sorted(r["source_id"] for r in written) == sorted(a["source_id"] for a in sample_articles[:3])
+    assert all(r["article_id"] and r["model"].startswith("core_web_sm") for r in written)
+    days = {f.parent.name for f in (tmp_path / "enriched").rglob("*.avro")}
+    assert "dt=2025-05-20" in days, "partitioned by publication date"
+    dead = [r for f in (tmp_path / "deadletter").rglob("*.avro") for r in read_container(f)]
+    assert [(d["reason"], d["original"]) for d in dead] == [("invalid_json", b"not json")]
