@@ -87,3 +87,73 @@ def test_avro_input_and_resume_from_committed(
     enriched = decode_all(read_topic(broker.bootstrap, "news.enriched", expect=2), ENRICHED)
     assert [r["source_id"] for r in enriched] == [first["source_id"], second["source_id"]]
     assert committed(broker.bootstrap, "it", "news.raw") == 2
+
+
+def test_several_topics_and_partitions(
+    broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from kafka import KafkaProducer
+
+    broker.create_topics(["wire.a"], partitions=3)
+    broker.create_topics(["wire.b"], partitions=1)
+    texts = [a for a in sample_articles if a["text"]]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    sent = []
+    for i in range(12):
+        topic, partition = ("wire.a", i % 3) if i < 9 else ("wire.b", 0)
+        article = {**texts[i % len(texts)], "source_id": f"multi-{i}", "url": f"https://example.org/m/{i}"}
+        producer.send(topic, json.dumps(article).encode(), partition=partition)
+        sent.append(article["source_id"])
+    producer.flush()
+    producer.close()
+
+    CONTROL.reset()
+    graph.run(
+        NewsflowOptions(
+            flags=[],
+            kafka_bootstrap_servers=broker.bootstrap,
+            topics="wire.a,wire.b",
+            group_id="multi",
+            stop_at="latest",
+            output_dir=str(tmp_path / "out"),
+        )
+    )
+
+    enriched = decode_all(read_topic(broker.bootstrap, "news.enriched", expect=12), ENRICHED)
+    assert sorted(r["source_id"] for r in enriched) == sorted(sent)
+    assert {(r["kafka"]["topic"], r["kafka"]["partition"]) for r in enriched} == {
+        ("wire.a", 0),
+        ("wire.a", 1),
+        ("wire.a", 2),
+        ("wire.b", 0),
+    }
+    assert [committed(broker.bootstrap, "multi", "wire.a", p) for p in range(3)] == [3, 3, 3]
+
+
+def test_bounded_run_stops_at_a_timestamp(
+    broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    texts = [a for a in sample_articles if a["text"]]
+    early = [{**texts[i], "source_id": f"early-{i}"} for i in range(3)]
+    late = [{**texts[i + 3], "source_id": f"late-{i}"} for i in range(2)]
+    produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in early])
+    time.sleep(1.0)
+    cut = datetime.now(timezone.utc).isoformat()
+    time.sleep(1.0)
+    produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in late])
+
+    CONTROL.reset()
+    graph.run(
+        NewsflowOptions(
+            flags=[],
+            kafka_bootstrap_servers=broker.bootstrap,
+            group_id="ts",
+            stop_at=cut,
+            output_dir=str(tmp_path / "out"),
+        )
+    )
+    enriched = decode_all(read_topic(broker.bootstrap, "news.enriched"), ENRICHED)
+    assert [r["source_id"] for r in enriched] == [a["source_id"] for a in early]
