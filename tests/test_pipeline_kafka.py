@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,14 @@ def test_bounded_run_stops_at_a_timestamp(
     broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     texts = [a for a in sample_articles if a["text"]]
     early = [{**texts[i], "source_id": f"early-{i}"} for i in range(3)]
     late = [{**texts[i + 3], "source_id": f"late-{i}"} for i in range(2)]
     produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in early])
     time.sleep(1.0)
-    cut = datetime.now(timezone.utc).isoformat()
+    cut = datetime.now(UTC).isoformat()
     time.sleep(1.0)
     produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in late])
 

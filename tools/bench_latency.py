@@ -50,22 +50,22 @@ class Arrivals(threading.Thread):
     def __init__(self, bootstrap: str) -> None:
         super().__init__(daemon=True)
         self.seen: dict[str, float] = {}
-        self._bootstrap = bootstrap
-        self._stop = threading.Event()
+        self._servers = bootstrap
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, fetch_max_wait_ms=20)
+        consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=20)
         tp = TopicPartition("news.enriched", 0)
         consumer.assign([tp])
         consumer.seek(tp, 0)
         codec = schema(ENRICHED)
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for rec in consumer.poll(timeout_ms=50).get(tp, []):
                 self.seen.setdefault(codec.decode(rec.value)["source_id"], time.time())
         consumer.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
