@@ -20,6 +20,8 @@ class RunControl:
         with self._lock:
             self._stop.clear()
             self._remaining = max_records
+            if max_records is not None and max_records <= 0:
+                self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -27,17 +29,14 @@ class RunControl:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def take(self) -> bool:
-        """Claim one record from the budget; False once stopped or the budget is spent."""
+    def take(self) -> None:
+        """Count one claimed record against the budget; spending the last one stops the run."""
         with self._lock:
-            if self._stop.is_set():
-                return False
             if self._remaining is None:
-                return True
+                return
             self._remaining -= 1
             if self._remaining <= 0:
                 self._stop.set()
-            return True
 
 
 CONTROL = RunControl()

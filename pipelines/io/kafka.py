@@ -204,11 +204,12 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
             for rec in polled:
                 if rec.offset < restriction.start:
                     continue
+                if CONTROL.stopping():
+                    break
                 if not tracker.try_claim(rec.offset):
                     finished = True  # bounded range: reached its end
                     break
-                if not CONTROL.take():
-                    break
+                CONTROL.take()  # counts toward --max-articles; the last one sets the stop
                 value = rec.value if rec.value is not None else b""
                 METRICS.kafka_records_read.labels(tp.topic, str(tp.partition)).inc()
                 METRICS.kafka_bytes_read.labels(tp.topic, str(tp.partition)).inc(len(value))
