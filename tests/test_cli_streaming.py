@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,31 +14,21 @@ import pytest
 
 from pipelines.io.avro import ENRICHED
 from pipelines.local.broker import EmbeddedBroker, free_port
+from pipelines.local.process import spawn_run
 from pipelines.local.prometheus import LocalPrometheus
 from tests.kafka_util import decode_all, produce, read_topic
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_run(bootstrap: str, out: Path, metrics_port: int, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "run",
-            "--bootstrap-servers",
-            bootstrap,
-            "--output-dir",
-            str(out),
-            "--metrics-port",
-            str(metrics_port),
-            "--progress",
-            "log",
-            *extra,
-        ],
-        cwd=ROOT,
+def start_run(bootstrap: str, out: Path, metrics_port: int) -> subprocess.Popen[str]:
+    return spawn_run(
+        bootstrap,
+        out,
+        "--metrics-port",
+        str(metrics_port),
+        "--progress",
+        "log",
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -25,12 +25,13 @@ POISON = {
 }
 
 
-def run_bounded(bootstrap: str, out: Path, group: str = "it") -> None:
+def run_bounded(bootstrap: str, out: Path, group: str = "it", **options: Any) -> None:
+    """Run the whole pipeline in this process until the end offsets present at start."""
     CONTROL.reset()
-    opts = NewsflowOptions(
-        flags=[], kafka_bootstrap_servers=bootstrap, group_id=group, stop_at="latest", output_dir=str(out)
+    options.setdefault("stop_at", "latest")
+    graph.run(
+        NewsflowOptions(flags=[], kafka_bootstrap_servers=bootstrap, group_id=group, output_dir=str(out), **options)
     )
-    graph.run(opts)
 
 
 def test_seed_reuters_and_poison_end_to_end(
@@ -108,17 +109,7 @@ def test_several_topics_and_partitions(
     producer.flush()
     producer.close()
 
-    CONTROL.reset()
-    graph.run(
-        NewsflowOptions(
-            flags=[],
-            kafka_bootstrap_servers=broker.bootstrap,
-            topics="wire.a,wire.b",
-            group_id="multi",
-            stop_at="latest",
-            output_dir=str(tmp_path / "out"),
-        )
-    )
+    run_bounded(broker.bootstrap, tmp_path / "out", group="multi", topics="wire.a,wire.b")
 
     enriched = decode_all(read_topic(broker.bootstrap, "news.enriched", expect=12), ENRICHED)
     assert sorted(r["source_id"] for r in enriched) == sorted(sent)
@@ -146,15 +137,6 @@ def test_bounded_run_stops_at_a_timestamp(
     time.sleep(1.0)
     produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in late])
 
-    CONTROL.reset()
-    graph.run(
-        NewsflowOptions(
-            flags=[],
-            kafka_bootstrap_servers=broker.bootstrap,
-            group_id="ts",
-            stop_at=cut,
-            output_dir=str(tmp_path / "out"),
-        )
-    )
+    run_bounded(broker.bootstrap, tmp_path / "out", group="ts", stop_at=cut)
     enriched = decode_all(read_topic(broker.bootstrap, "news.enriched"), ENRICHED)
     assert [r["source_id"] for r in enriched] == [a["source_id"] for a in early]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,10 +14,10 @@ import pytest
 
 from pipelines.io.avro import ENRICHED, read_container
 from pipelines.local.broker import EmbeddedBroker
+from pipelines.local.process import spawn_run
 from tests.kafka_util import committed, decode_all, produce, read_topic
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def backlog(sample_articles: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -31,28 +30,8 @@ def backlog(sample_articles: list[dict[str, Any]], n: int) -> list[dict[str, Any
 
 
 def newsflow(bootstrap: str, out: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "run",
-            "--bootstrap-servers",
-            bootstrap,
-            "--output-dir",
-            str(out),
-            "--metrics-port",
-            "0",
-            "--progress",
-            "off",
-            "--max-poll-records",
-            "8",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return spawn_run(
+        bootstrap, out, "--max-poll-records", "8", *extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 

@@ -18,7 +18,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipelines.io.avro import ENRICHED, schema
 from pipelines.local.broker import EmbeddedBroker
+from pipelines.local.process import spawn_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "pipelines" / "data" / "sample_articles.jsonl"
@@ -70,26 +70,7 @@ class Arrivals(threading.Thread):
 
 
 def newsflow(bootstrap: str, out: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "run",
-            "--bootstrap-servers",
-            bootstrap,
-            "--output-dir",
-            out,
-            "--metrics-port",
-            "0",
-            "--progress",
-            "off",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return spawn_run(bootstrap, out, *extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def pct(values: list[float], q: float) -> float:

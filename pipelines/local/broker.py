@@ -18,10 +18,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
+
+from pipelines.local.process import LocalProcess
 
 
 class BrokerError(RuntimeError):
@@ -45,7 +46,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(LocalProcess):
     def __init__(self, port: int | None = None, log_path: str | None = None) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
@@ -103,20 +104,3 @@ class EmbeddedBroker:
     def _signal(self, sig: int) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
-
-    def stop(self) -> None:
-        """End the broker this object started (by its PID) and wait for it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start() if self.process is None else self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

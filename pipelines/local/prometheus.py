@@ -14,17 +14,17 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from pipelines.local.broker import free_port
+from pipelines.local.process import LocalProcess
 
 
 class PrometheusError(RuntimeError):
     pass
 
 
-class LocalPrometheus:
+class LocalPrometheus(LocalProcess):
     def __init__(self, targets: list[str], scrape_interval: str = "1s", workdir: str | None = None) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
@@ -82,19 +82,3 @@ class LocalPrometheus:
         if body.get("status") != "success":
             raise PrometheusError(f"query {expr!r} failed: {body}")
         return list(body["data"]["result"])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def __enter__(self) -> LocalPrometheus:
-        return self.start()
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

@@ -1,0 +1,51 @@
+"""Local helper processes (broker, Prometheus, pipeline workers) started and ended by PID.
+
+proc = spawn_run("127.0.0.1:9092", "out", "--stop-at", "latest")
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="LocalProcess")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalProcess:
+    """A child process this object started; ``stop()`` ends only that PID."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self: T) -> T:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self: T) -> T:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def spawn_run(bootstrap: str, output_dir: str | Path, *extra: str, **popen: Any) -> subprocess.Popen[Any]:
+    """Start ``newsflow run`` against ``bootstrap`` as a child process (any free metrics port
+    unless ``--metrics-port`` is in ``extra``; no progress line unless ``--progress`` is)."""
+    args = [sys.executable, "-m", "pipelines", "run", "--bootstrap-servers", bootstrap, "--output-dir", str(output_dir)]
+    if "--metrics-port" not in extra:
+        args += ["--metrics-port", "0"]
+    if "--progress" not in extra:
+        args += ["--progress", "off"]
+    return subprocess.Popen([*args, *extra], cwd=ROOT, **popen)
