@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -40,6 +39,15 @@ def tansu_binary() -> Path:
     return path
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,34 +63,21 @@ class EmbeddedBroker(LocalProcess):
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         url = f"tcp://{self.bootstrap}"
-        with open(self._log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(tansu_binary()),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                # Tansu exits 0 after logging AddrInUse when the port is taken.
-                raise BrokerError(f"tansu exited ({self.process.returncode}); see {self._log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise BrokerError(f"tansu did not listen on {self.bootstrap} within {timeout_s}s")
+        args = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]  # fmt: skip
+        # Tansu exits 0 after logging AddrInUse when the port is taken, and another
+        # listener there would look ready: so check the port is free first.
+        if not port_is_free(self.port):
+            raise BrokerError(f"port {self.port} on 127.0.0.1 is already in use")
+        try:
+            self._launch(args, self._log_path, self._listening, timeout_s)
+        except RuntimeError as exc:
+            raise BrokerError(str(exc)) from exc
+        return self
+
+    def _listening(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            return True
 
     def create_topics(self, names: list[str], partitions: int = 1) -> None:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)

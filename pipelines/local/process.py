@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -22,6 +24,24 @@ class LocalProcess:
 
     def start(self: T) -> T:
         raise NotImplementedError
+
+    def _launch(self, args: list[str], log_path: str | Path, ready: Callable[[], bool], timeout_s: float) -> None:
+        """Start ``args`` (output to ``log_path``) and wait until ``ready()``; raise if it dies or times out."""
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        name = Path(args[0]).name
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({self.process.returncode}); see {log_path}")
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{name} was not ready within {timeout_s}s; see {log_path}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

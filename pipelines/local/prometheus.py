@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -49,30 +48,17 @@ class LocalPrometheus(LocalProcess):
             "    static_configs:\n"
             f"      - targets: {json.dumps(self._targets)}\n"
         )
-        with open(self._dir / "prometheus.log", "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    self._binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={self._dir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusError(f"prometheus exited; see {self._dir / 'prometheus.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise PrometheusError("prometheus was not ready in time")
+        args = [self._binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}"]  # fmt: skip
+        try:
+            self._launch(args, self._dir / "prometheus.log", self._ready, timeout_s)
+        except RuntimeError as exc:
+            raise PrometheusError(str(exc)) from exc
+        return self
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+            return bool(r.status == 200)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Instant query; returns the result vector."""
