@@ -198,36 +198,35 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
             if consumer.position(tp) != restriction.start:
                 consumer.seek(tp, restriction.start)
             polled = consumer.poll(timeout_ms=self._settings.poll_timeout_ms).get(tp, [])
-            next_offset = restriction.start
-            newest_ts: int | None = None
-            finished = False
-            for rec in polled:
-                if rec.offset < restriction.start:
-                    continue
-                if CONTROL.stopping():
-                    break
-                if not tracker.try_claim(rec.offset):
-                    finished = True  # bounded range: reached its end
-                    break
-                CONTROL.take()  # counts toward --max-articles; the last one sets the stop
-                value = rec.value if rec.value is not None else b""
-                METRICS.kafka_records_read.labels(tp.topic, str(tp.partition)).inc()
-                METRICS.kafka_bytes_read.labels(tp.topic, str(tp.partition)).inc(len(value))
-                next_offset = rec.offset + 1
-                newest_ts = rec.timestamp
-                yield TimestampedValue(
-                    KafkaRecord(tp.topic, tp.partition, rec.offset, rec.timestamp, rec.key, value),
-                    rec.timestamp / 1000.0,
-                )
             position = consumer.position(tp)
             hw = consumer.highwater(tp)
+        claimed: list[KafkaRecord] = []
+        finished = False
+        for rec in polled:
+            if rec.offset < restriction.start:
+                continue
+            if CONTROL.stopping():
+                break
+            if not tracker.try_claim(rec.offset):
+                finished = True  # bounded range: reached its end
+                break
+            CONTROL.take()  # counts toward --max-articles; the last one sets the stop
+            value = rec.value if rec.value is not None else b""
+            claimed.append(KafkaRecord(tp.topic, tp.partition, rec.offset, rec.timestamp, rec.key, value))
+        next_offset = claimed[-1].offset + 1 if claimed else restriction.start
+        read = METRICS.kafka_records_read.labels(tp.topic, str(tp.partition))
+        read_bytes = METRICS.kafka_bytes_read.labels(tp.topic, str(tp.partition))
+        for record in claimed:
+            read.inc()
+            read_bytes.inc(len(record.value))
+            yield TimestampedValue(record, record.timestamp_ms / 1000.0)
         if hw is not None:
             METRICS.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - next_offset))
         if next_offset > restriction.start:
             beam_count("records_read", next_offset - restriction.start)
             finalizer.register(lambda: self._commit(tp, next_offset))
-        if newest_ts is not None:
-            ts = Timestamp(micros=newest_ts * 1000)
+        if claimed:
+            ts = Timestamp(micros=max(r.timestamp_ms for r in claimed) * 1000)
             current = watermark.current_watermark()
             if current is None or ts > current:
                 watermark.set_watermark(ts)
