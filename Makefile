@@ -39,10 +39,16 @@ format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
 bench-latency: $(STAMP) ## Throughput on the sample and end-to-end latency at a light steady load
 	$(PY) tools/bench_latency.py
 
+eval: $(STAMP) ## Precision/recall of casualty facts and events on the gold set (dev and held-aside test)
+	$(PY) tools/eval_facts.py
+
+bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target <= 10 %)
+	$(PY) tools/bench_extract.py
+
 sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 	$(PY) tools/make_sample.py $(SHARED)
 
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency sample clean
+.PHONY: help setup run demo test lint format bench-latency eval bench-extract sample clean

@@ -71,7 +71,16 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
-        self.facts = Counter("newsflow_facts_total", "Facts extracted, by kind.", ["kind"], registry=registry)
+        self.facts = Counter("newsflow_facts_total", "Casualty facts extracted, by kind.", ["kind"], registry=registry)
+        self.casualties = Counter(
+            "newsflow_casualties_reported_total",
+            "Sum of the casualty counts reported, by kind (for casualties-per-hour panels).",
+            ["kind"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "newsflow_events_total", "Events extracted, by type and modality.", ["type", "modality"], registry=registry
+        )
         self.entities = Counter("newsflow_entities_total", "Entities found, by label.", ["label"], registry=registry)
         self.dead_letters = Counter(
             "newsflow_dead_letters_total",

@@ -79,18 +79,37 @@ class Entity:
 
 @dataclass(frozen=True)
 class CasualtyFact:
-    kind: str  # "killed" | "injured"
+    kind: str  # killed | injured | killed_or_injured | missing | arrested | kidnapped | displaced
     count: int
     evidence: str
     start: int
     end: int
     confidence: float
-    qualifier: str | None = None
+    qualifier: str | None = None  # at_least | more_than | up_to | about
+    count_min: int | None = None
+    count_max: int | None = None
+    gdelt_type: str | None = None  # KILL | WOUND | ARREST | KIDNAP | AFFECT
     victims: str | None = None
     actor: str | None = None
     means: str | None = None
     place: str | None = None
     event_date: str | None = None
+
+
+@dataclass(frozen=True)
+class EventFact:
+    type: str  # assault | fight | agree | consult | demand | sanction | release | protest | mobilize | threaten
+    modality: str  # occurred | proposed | threatened | refused
+    trigger: str
+    evidence: str
+    start: int
+    end: int
+    confidence: float
+    source_actor: str | None = None
+    target_actor: str | None = None
+    place: str | None = None
+    event_date: str | None = None
+    count: int | None = None  # e.g. prisoners exchanged
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,7 @@ class EnrichedArticle:
     facts: tuple[CasualtyFact, ...]
     model: str
     processed_at_ms: int = field(default_factory=now_millis)
+    events: tuple[EventFact, ...] = ()
 
     def to_avro(self) -> dict[str, Any]:
         a = self.article
@@ -126,6 +146,7 @@ class EnrichedArticle:
             "language": a.language,
             "entities": [e.__dict__.copy() for e in self.entities],
             "facts": [f.__dict__.copy() for f in self.facts],
+            "events": [e.__dict__.copy() for e in self.events],
             "kafka": a.record.origin() if a.record.topic else None,
             "pipeline_version": __version__,
             "model": self.model,

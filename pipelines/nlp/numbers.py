@@ -12,7 +12,10 @@ from text_to_num import text2num
 
 _DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d{1,9}$")
 # ACLED's coding rules for vague quantities.
-VAGUE = {"dozen": 12, "dozens": 12, "score": 20, "scores": 20, "hundreds": 100, "thousands": 1000}
+VAGUE = {
+    "dozen": 12, "dozens": 12, "score": 20, "scores": 20, "hundreds": 100, "thousands": 1000,
+    "several": 3, "few": 3,
+}  # fmt: skip
 SINGULAR_DETERMINERS = frozenset({"a", "an", "one", "another"})
 ZERO_WORDS = frozenset({"no", "none", "nobody", "noone", "zero"})
 
@@ -30,6 +33,9 @@ QUALIFIERS = {
     ("approximately", None): "about",
     ("roughly", None): "about",
     ("at", "most"): "up_to",
+    ("an", "estimated"): "about",
+    ("estimated", None): "about",
+    ("as", "many"): "up_to",
 }
 
 
@@ -60,3 +66,16 @@ def qualifier_before(words: list[str]) -> str | None:
     if words and (words[-1], None) in QUALIFIERS:
         return QUALIFIERS[(words[-1], None)]
     return None
+
+
+def bounds(count: int, qualifier: str | None) -> tuple[int | None, int | None]:
+    """(lowest, highest) the stated count allows; None where the text sets no bound."""
+    if qualifier is None:
+        return count, count
+    if qualifier == "at_least":
+        return count, None
+    if qualifier == "more_than":
+        return count + 1, None
+    if qualifier == "up_to":
+        return 0, count
+    return None, None  # "about": an estimate, no hard bound

@@ -23,6 +23,7 @@ from pipelines.io.decode import decode_record
 from pipelines.metrics import METRICS, beam_count
 from pipelines.nlp.casualties import extract_casualties
 from pipelines.nlp.entities import MAX_CHARS, entities_from_doc, load_model
+from pipelines.nlp.events import extract_events
 from pipelines.nlp.normalize import normalize
 from pipelines.records import (
     Article,
@@ -191,13 +192,19 @@ class ExtractEntities(beam.PTransform):  # type: ignore[misc]
 
 def to_enriched(parsed: ParsedArticle) -> EnrichedArticle:
     facts = extract_casualties(parsed.doc, parsed.article.published_at)
+    events = extract_events(parsed.doc, parsed.article.published_at)
     for f in facts:
         METRICS.facts.labels(f.kind).inc()
-    return EnrichedArticle(article=parsed.article, entities=parsed.entities, facts=facts, model=parsed.model)
+        METRICS.casualties.labels(f.kind).inc(f.count)
+    for e in events:
+        METRICS.events.labels(e.type, e.modality).inc()
+    return EnrichedArticle(
+        article=parsed.article, entities=parsed.entities, facts=facts, events=events, model=parsed.model
+    )
 
 
 class ExtractFacts(beam.PTransform):  # type: ignore[misc]
-    """ParsedArticle -> EnrichedArticle with casualty facts."""
+    """ParsedArticle -> EnrichedArticle with casualty facts and typed events."""
 
     def expand(self, parsed: beam.PCollection) -> Stage:
         return _apply(parsed, "ExtractCasualties", "facts", to_enriched)
