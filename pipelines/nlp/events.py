@@ -187,7 +187,11 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if etype in ("assault", "fight") and (pobj & _ECONOMIC or children & _ECONOMIC or token.head.lemma_ in _ECONOMIC):
         return False
     if lemma == "strike":  # a labour strike; "strike price" and the like are not events
-        return bool(children & _LABOUR or pobj & _LABOUR or token.head.lemma_ in ("go", "call", "end", "stage")
+        if children & {"price", "zone", "force", "rate"} or token.head.lemma_ in ("price",):
+            return False
+        if token.head.lower_ == "on" and token.head.head.lemma_ in ("go", "be", "remain", "stay", "come"):
+            return True
+        return _labour_or_crowd(token) or bool(children & _LABOUR or pobj & _LABOUR or token.head.lemma_ in ("go", "call", "end", "stage")
                     or any(c.lemma_ in ("by", "of") and any(o.lemma_ in _LABOUR for o in c.children)
                            for c in token.children))  # fmt: skip
     if lemma in ("exchange", "swap", "release"):
