@@ -191,9 +191,7 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
             return False
         if token.head.lower_ == "on" and token.head.head.lemma_ in ("go", "be", "remain", "stay", "come"):
             return True
-        return _labour_or_crowd(token) or bool(children & _LABOUR or pobj & _LABOUR or token.head.lemma_ in ("go", "call", "end", "stage")
-                    or any(c.lemma_ in ("by", "of") and any(o.lemma_ in _LABOUR for o in c.children)
-                           for c in token.children))  # fmt: skip
+        return _labour_or_crowd(token) or token.head.lemma_ in ("call", "end", "stage", "threaten")
     if lemma in ("exchange", "swap", "release"):
         return bool(children & _CAPTIVES or pobj & _CAPTIVES)
     if lemma == "deal":
