@@ -97,7 +97,7 @@ def evaluate(items: list[dict[str, Any]], nlp: Any) -> Report:
         pred_e: dict[str, str] = {}
         for e in events:
             pred_e.setdefault(e.type, e.modality)
-        report.events.add(Counter(gold_e), Counter(pred_e))
+        report.events.add(Counter(gold_e.keys()), Counter(pred_e.keys()))
         for etype in set(gold_e) & set(pred_e):
             report.modality_total += 1
             report.modality_right += gold_e[etype] == pred_e[etype]

@@ -56,8 +56,9 @@ ADJ_TRIGGERS = {
 NOUN_TRIGGERS = {
     "casualty": "killed_or_injured", "death": "killed", "fatality": "killed", "toll": "killed",
     "injury": "injured", "hostage": "kidnapped", "refugee": "displaced", "evacuee": "displaced",
-    "arrest": "arrested", "detainee": "arrested",
+    "arrest": "arrested", "detainee": "arrested", "dead": "killed",
 }  # fmt: skip
+_HURT_WORDS = frozenset({"injury", "fracture", "burn", "wound", "hospital", "shock", "cut", "bruise"})
 _INTRANSITIVE = frozenset({"die", "drown"})
 _VICTIM_DEPS = frozenset({"dobj", "nsubjpass"})
 _QUANTITY_NOUNS = frozenset({"dozen", "dozens", "score", "scores", "hundreds", "thousands", "several", "few"})
@@ -66,7 +67,9 @@ _NOT_VICTIMS = frozenset(
     {"ship", "tanker", "vessel", "boat", "aircraft", "plane", "jet", "helicopter", "tank", "vehicle", "building",
      "house", "home", "barrel", "ton", "tonne", "dollar", "dlrs", "mln", "billion", "pct", "percent", "cattle",
      "head", "sheep", "bird", "animal", "year", "month", "day", "week", "hour", "minute", "share", "job",
-     "bid", "plan", "proposal", "bill", "deal", "project", "measure", "idea", "talk"}
+     "bid", "plan", "proposal", "bill", "deal", "project", "measure", "idea", "talk", "shipment", "cargo",
+     "goods", "car", "truck", "container", "case", "claim", "dose", "fund", "company", "bank", "loan", "acre",
+     "warrant", "charge", "document", "file", "crop", "tree", "well", "mine", "reserve", "account"}
 )  # fmt: skip
 _HISTORY_MARKERS = frozenset({"since", "so far", "throughout", "during the war", "in the war", "-year war"})
 
@@ -109,11 +112,15 @@ def _trigger_kind(token: Token) -> str | None:
     lemma = token.lemma_.lower()
     lower = token.lower_
     if token.pos_ == "VERB" and lemma in VERB_TRIGGERS:
-        # "missing" and "wounded" as verbs in an adjectival role are handled below too.
+        if lemma == "die" and any(o.lemma_.lower() in _ILLNESS for p in token.children if p.lower_ == "of"
+                                  for o in p.subtree):  # fmt: skip
+            return None  # "died of a heart attack": not a casualty of violence or disaster
         return VERB_TRIGGERS[lemma]
     if token.pos_ in ("ADJ", "VERB") and lower in ADJ_TRIGGERS:
         return ADJ_TRIGGERS[lower]
     if token.pos_ == "NOUN" and lemma in NOUN_TRIGGERS:
+        if token.dep_ == "compound":  # "refugee camp", "death penalty"
+            return None
         if lemma == "toll" and not any(c.lower_ in ("death", "casualty") for c in token.children):
             return None
         if lemma == "death" and token.head.lemma_ == "toll":
@@ -121,33 +128,56 @@ def _trigger_kind(token: Token) -> str | None:
         return NOUN_TRIGGERS[lemma]
     if lower == "lives" and token.head.lemma_ == "lose":
         return "killed"
-    if lemma == "take" and any(c.lower_ in ("hostage", "prisoner", "captive") for c in token.children):
-        return "kidnapped"
+    if lemma == "take" and token.pos_ == "VERB":
+        taken = {c.lower_ for c in token.children} | {o.lower_ for c in token.children for o in c.children}
+        if taken & {"hostage", "hostages", "captive", "captives"}:
+            return "kidnapped"
+        if taken & {"prisoner", "prisoners", "custody"}:
+            return "arrested"
+    if lemma in ("hospitalize", "hospitalise") or (
+        lemma in ("treat", "admit") and any(t.lemma_ in _HURT_WORDS for t in token.subtree)
+    ):
+        return "injured"  # "25 people were treated for bone fractures", "admitted to hospital"
     if lemma == "flee" and any(c.lower_ in ("homes", "home") for c in token.subtree):
         return "displaced"
     return None
 
 
 def _combined_kind(trigger: Token, kind: str) -> str:
-    """ "killed or wounded 1,500": a combined toll, which is neither kind alone."""
+    """ "killed or wounded 1,500": a combined toll, which is neither kind alone.
+
+    Only triggers joined directly by "or" combine; "killed or injured ... and three died"
+    keeps "died" apart.
+    """
     if kind not in ("killed", "injured"):
         return kind
-    head = trigger.head if trigger.dep_ == "conj" else trigger
-    group = [head, *[c for c in head.children if c.dep_ == "conj"]]
-    kinds = {k for k in (_trigger_kind(t) for t in group) if k in ("killed", "injured")}
-    has_or = any(c.dep_ == "cc" and c.lower_ == "or" for t in group for c in t.children)
-    return "killed_or_injured" if has_or and len(kinds) > 1 else kind
+    partners = [c for c in trigger.children if c.dep_ == "conj"]
+    if trigger.dep_ == "conj":
+        partners.append(trigger.head)
+    for other in partners:
+        if _trigger_kind(other) not in ("killed", "injured") or _trigger_kind(other) == kind:
+            continue
+        lo, hi = sorted((trigger.i, other.i))
+        between = trigger.doc[lo + 1 : hi]
+        if len(between) <= 3 and any(t.lower_ == "or" for t in between):
+            return "killed_or_injured"
+    return kind
 
 
 def _historical(trigger: Token, sent: Span) -> bool:
-    """Cumulative war totals ("since the war began", "in the six-year war") are not incidents."""
+    """Cumulative totals are not incidents: "since the war began", "in the six-year war",
+    "died in land disputes last year", "killed this year", "during the elections in 1982"."""
     text = sent.text.lower()
-    if not any(m in text for m in _HISTORY_MARKERS):
+    if not any(m in text for m in _HISTORY_MARKERS) and not any(t.ent_type_ == "DATE" for t in sent):
         return False
     for t in trigger.subtree:
         if t.lower_ in ("since", "throughout"):
             return True
         if t.lemma_ == "war" and t.head.lower_ in ("in", "during", "throughout"):
+            return True
+        if t.ent_type_ == "DATE" and (t.lower_ == "year" or (t.like_num and len(t.text) == 4)):
+            if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
+                continue  # "a 75-year-old woman" is an age
             return True
     return False
 
@@ -159,10 +189,11 @@ def _is_toll_update(trigger: Token) -> bool:
 def _facts_for_trigger(
     trigger: Token, kind: str, sent: Span, ents: list[Span], published_at: datetime
 ) -> Iterable[CasualtyFact]:
-    for victim in _victims(trigger):
-        counted = _count(victim)
-        if counted is None:
-            continue
+    counts = [(v, c) for v in _victims(trigger) if (c := _count(v)) is not None]
+    if not counts:
+        fallback = _window_count(trigger)
+        counts = [(trigger, fallback)] if fallback is not None else []
+    for victim, counted in counts:
         count, qualifier, confidence = counted
         low, high = bounds(count, qualifier)
         evidence = sent.text.rstrip()
@@ -174,7 +205,7 @@ def _facts_for_trigger(
             count_min=low,
             count_max=high,
             gdelt_type=GDELT_TYPE[kind],
-            victims=_victim_phrase(victim),
+            victims=_victim_phrase(victim) if victim is not trigger else None,
             actor=actor,
             means=_means(sent, trigger),
             place=context.place_near(ents, trigger, exclude={actor} if actor else None),
@@ -187,32 +218,87 @@ def _facts_for_trigger(
 
 
 def _victims(trigger: Token) -> list[Token]:
-    """Tokens whose count is the number of victims of this trigger."""
+    """Tokens whose count is the number of victims of this trigger, most direct first."""
     lemma = trigger.lemma_.lower()
     if trigger.pos_ == "NOUN":
         if lemma == "toll":
             # "the death toll rose to 40", "a death toll of 40", "the toll stood at 40"
-            objs = [o for p in (*trigger.children, *trigger.head.children) if p.dep_ == "prep"
-                    and p.lower_ in ("to", "of", "at") for o in p.children if o.dep_ == "pobj"]  # fmt: skip
+            preps = [p for p in (*trigger.children, *trigger.head.children) if p.dep_ == "prep"]
+            objs = [o for p in preps if p.lower_ in ("to", "of", "at") for o in p.children if o.like_num]
             objs += [c for c in trigger.head.children if c.dep_ in ("attr", "dobj") and c.pos_ == "NUM"]
             return objs
+        if lemma in ("injury", "death") and not _has_number(trigger) and trigger.head.lemma_ in _SUFFER:
+            # "60 suffered slight injuries": the sufferers are the victims
+            return [c for c in trigger.head.children if c.dep_ == "nsubj"]
         return [trigger]  # "3,000 casualties", "no casualties", "12 deaths"
-    if trigger.pos_ == "ADJ" or lemma in _INTRANSITIVE or trigger.lower_ in ADJ_TRIGGERS and trigger.pos_ != "VERB":
-        own = [c for c in trigger.children if c.dep_ in ("nummod", "nsubj", "nsubjpass")]
-        if own:
-            return own
-        if trigger.dep_ in ("acomp", "attr", "oprd"):
-            return [c for c in trigger.head.children if c.dep_ in ("nsubj", "nsubjpass")]
-        return [trigger.head] if trigger.dep_ in ("amod", "acl") and trigger.head.pos_ in ("NOUN", "PROPN") else []
-    if lemma == "take":  # "took 12 hostages" / "took two Germans hostage"
-        return [c for c in trigger.children if c.dep_ == "dobj"]
-    victims = [c for c in trigger.children if c.dep_ in _VICTIM_DEPS]
-    if not victims and trigger.lower_ in ADJ_TRIGGERS:
-        # "three people are missing": a participle with an ordinary subject
-        victims = [c for c in trigger.children if c.dep_ == "nsubj"]
-    # "30 wounded" parsed as a clause whose subject is the bare numeral.
-    victims += [c for c in trigger.children if c.dep_ == "nsubj" and c.pos_ == "NUM"]
-    return victims
+    if lemma == "take":  # "took 12 hostages", "were taken prisoner"
+        return [c for c in trigger.children if c.dep_ in ("dobj", "nsubjpass")]
+    victims: list[Token] = []
+    adjectival = trigger.pos_ == "ADJ" or (trigger.lower_ in ADJ_TRIGGERS and trigger.pos_ != "VERB")
+    if adjectival or lemma in _INTRANSITIVE:
+        victims += [c for c in trigger.children if c.dep_ in ("nummod", "nsubj", "nsubjpass")]
+    else:
+        victims += [c for c in trigger.children if c.dep_ in _VICTIM_DEPS]
+        # "three people are missing", "30 wounded": a participle with an ordinary subject
+        victims += [c for c in trigger.children if c.dep_ == "nsubj" and (c.pos_ == "NUM" or trigger.lower_ in
+                                                                          _STATE_WORDS)]  # fmt: skip
+    if not victims and trigger.dep_ in ("acomp", "attr", "oprd", "xcomp", "ccomp"):
+        # "200 people are feared dead", "51 were reported killed"; "left 3,000 people homeless"
+        around = [c for c in trigger.head.children if c is not trigger]
+        victims += [c for c in around if c.dep_ == "dobj"] or [c for c in around if c.dep_ in ("nsubj", "nsubjpass")]
+    if not victims and trigger.dep_ in ("amod", "acl") and trigger.head.pos_ in ("NOUN", "PROPN", "NUM"):
+        victims.append(trigger.head)  # "a kidnapped diplomat", "3,000 men killed or wounded"
+    return [_antecedent(v) for v in victims]
+
+
+_SUFFER = frozenset({"suffer", "sustain", "receive", "have"})
+# Participles that describe a state, whose grammatical subject is the victim ("22 are missing").
+_STATE_WORDS = frozenset({"missing", "unaccounted", "dead", "homeless", "displaced"})
+_ILLNESS = frozenset({"attack", "cancer", "aids", "illness", "disease", "cause", "stroke", "age", "complication"})
+
+
+def _has_number(token: Token) -> bool:
+    return any(c.dep_ == "nummod" or (c.dep_ == "det" and c.lower_ == "no") for c in token.children)
+
+
+def _antecedent(victim: Token) -> Token:
+    """ "six people ... who were dead": a relative pronoun stands for the noun it modifies."""
+    if victim.lower_ in ("who", "that", "which") and victim.head.dep_ == "relcl":
+        return victim.head.head
+    return victim
+
+
+_WINDOW_SKIP_POS = frozenset({"AUX", "ADV", "PART", "ADJ"})
+
+
+def _window_count(trigger: Token) -> tuple[int, str | None, float] | None:
+    """Fallback when the parse links no victims: a number just before the trigger
+    ("and 22 are missing", "some 30 injured"), or just after a toll's verb ("risen to 70")."""
+    doc = trigger.doc
+    sent = trigger.sent
+    if trigger.lemma_ == "toll":
+        verb = trigger.head
+        for t in doc[verb.i + 1 : min(sent.end, verb.i + 6)]:
+            if t.like_num and t.pos_ == "NUM":
+                return _count(t)
+            if t.pos_ in ("VERB", "PUNCT", "CCONJ"):
+                return None
+        return None
+    if trigger.pos_ == "NOUN":
+        return None
+    nouns = 0
+    for t in reversed(doc[max(sent.start, trigger.i - 6) : trigger.i]):
+        if t.pos_ == "NUM" or t.lower_ in _QUANTITY_NOUNS:
+            return _count(t)
+        if t.pos_ == "NOUN" and nouns == 0 and t.lemma_.lower() not in _NOT_VICTIMS:
+            nouns += 1
+            counted = _count(t)
+            if counted is not None:
+                return counted
+            continue
+        if t.pos_ not in _WINDOW_SKIP_POS:
+            return None
+    return None
 
 
 def _number_span(num: Token) -> tuple[str, int]:
@@ -250,16 +336,27 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     for child in victim.children:
         if child.dep_ == "det" and child.lower_ == "no":
             return 0, None, 0.85
-        if child.dep_ == "amod" and child.lower_ in ("several", "few"):
+        if child.dep_ in ("amod", "det") and child.lower_ in ("several", "few", "some") and victim.tag_ == "NNS":
             return 3, "about", 0.6
+    if victim.lower_ in ("another", "one") and victim.dep_ in ("nsubj", "nsubjpass", "dobj"):
+        return 1, None, 0.7  # "another was seriously hurt"
+    if victim.lemma_.lower() in ("total", "number"):  # "a total of 19 people"
+        for of in (c for c in victim.children if c.lower_ == "of"):
+            for obj in of.children:
+                return _count(obj)
+    if victim.head.lower_ == "of" and any(c.dep_ == "det" and c.lower_ == "no" for c in victim.head.head.children):
+        return 0, None, 0.8  # "no (immediate) reports of casualties"
+    if victim.ent_type_ in ("PERSON", "NORP") and victim.pos_ == "PROPN":
+        named = 1 + sum(1 for c in victim.children if c.dep_ == "conj" and c.ent_type_ == "PERSON")
+        return named, None, 0.75  # "Francis Minah has been detained", "Glass and Usayran were kidnapped"
     if victim.lower_ in ("one", "nobody", "none", "noone") and (
         victim.lower_ != "one" or any(c.lower_ == "no" for c in victim.children)
     ):
         return 0, None, 0.85
-    if victim.tag_ in ("NN", "NNP") and any(
-        c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS for c in victim.children
+    if victim.tag_ == "NN" and any(
+        (c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS | {"the"}) or c.dep_ == "poss" for c in victim.children
     ):
-        return 1, None, 0.8
+        return 1, None, 0.75  # "a 75-year-old woman", "a police officer's driver"
     return None
 
 

@@ -167,7 +167,7 @@ def modality(trigger: Token) -> str:
     chain = [trigger, *ancestors(trigger, 3)]
     for i, node in enumerate(chain):
         lemma = node.lemma_.lower()
-        if is_negated(node) or (i > 0 and lemma in REFUSAL_LEMMAS):
+        if is_negated(node) or (i > 0 and (lemma in REFUSAL_LEMMAS or _turned_down(node))):
             return "refused"
         if i > 0 and lemma in THREAT_LEMMAS:
             return "threatened"
@@ -185,6 +185,10 @@ def modality(trigger: Token) -> str:
     return "occurred"
 
 
+def _turned_down(node: Token) -> bool:
+    return node.lemma_ == "turn" and any(c.dep_ == "prt" and c.lower_ == "down" for c in node.children)
+
+
 def hypothetical(trigger: Token) -> bool:
     """Under a modal or an "if" clause, or a threat: not something that happened."""
     for node in [trigger, *ancestors(trigger, 4)]:
@@ -193,6 +197,6 @@ def hypothetical(trigger: Token) -> bool:
                 return True
             if child.dep_ == "mark" and child.lower_ in ("if", "unless"):
                 return True
-        if node is not trigger and node.lemma_.lower() in THREAT_LEMMAS | {"fear", "risk"}:
+        if node is not trigger and node.lemma_.lower() in THREAT_LEMMAS | {"risk"}:
             return True
     return False

@@ -45,7 +45,7 @@ NOUNS = {
     "truce": "agree", "ceasefire": "agree", "cease-fire": "agree", "armistice": "agree",
     "talk": "consult", "meeting": "consult", "visit": "consult", "negotiation": "consult", "summit": "consult",
     "conference": "consult", "consultation": "consult", "conversation": "consult", "call": "consult",
-    "demand": "demand", "appeal": "demand", "proposal": "demand",
+    "demand": "demand", "appeal": "demand", "proposal": "demand", "request": "demand",
     "sanction": "sanction", "embargo": "sanction", "boycott": "sanction", "tariff": "sanction",
     "release": "release", "exchange": "release", "swap": "release",
     "protest": "protest", "demonstration": "protest", "rally": "protest", "riot": "protest", "strike": "protest",
@@ -67,6 +67,22 @@ _DEAL_WORDS = frozenset(
      "memorandum", "settlement", "understanding", "merger", "letter"}
 )  # fmt: skip
 _PERSONISH = frozenset({"PERSON", "ORG", "GPE", "NORP"})
+_NON_MILITARY_KINDS = frozenset(
+    {"heart", "panic", "asthma", "reform", "sales", "charm", "diplomatic", "peace", "marketing", "advertising",
+     "takeover", "legal", "political", "export", "price", "media", "public", "relations"}
+)  # fmt: skip
+_PEOPLE = frozenset(
+    {"man", "men", "woman", "people", "diplomat", "official", "journalist", "priest", "worker", "national",
+     "citizen", "passenger", "crew", "student", "leader"}
+)  # fmt: skip
+_CAPTIVITY = frozenset(
+    {"jail", "prison", "captivity", "kidnap", "kidnapper", "hostage", "custody", "detention", "captor", "prisoner",
+     "abduct"}
+)  # fmt: skip
+_THREATENED_ACTS = frozenset(
+    {"sanction", "action", "retaliation", "strike", "raid", "attack", "resumption", "reprisal", "war", "force",
+     "measure", "boycott", "embargo", "tariff"}
+)  # fmt: skip
 _FORCES = frozenset(
     {"troop", "force", "soldier", "tank", "unit", "division", "brigade", "warship", "ship", "navy", "army",
      "reservist", "reserve", "position", "garrison", "fleet", "aircraft", "missile"}
@@ -94,6 +110,19 @@ def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
 
 
 def _event_type(token: Token) -> str | None:
+    etype = _lexical_type(token)
+    if etype is None or _not_reported(token):
+        return None
+    if etype == "fight" and _labour_or_crowd(token) and not _military(token):
+        return "protest"  # "clashes between strikers and replacement workers"
+    if etype == "assault" and token.head.lemma_ in ("repel", "repulse"):
+        return None  # "repelled an attack" is the fight, not a second event
+    if etype in ("agree", "release") and _under_demand(token):
+        return None  # "called for a ceasefire": the demand only (see ANNOTATION.md)
+    return etype
+
+
+def _lexical_type(token: Token) -> str | None:
     lemma = token.lemma_.lower()
     if token.pos_ == "VERB":
         etype = VERBS.get(lemma)
@@ -101,13 +130,57 @@ def _event_type(token: Token) -> str | None:
             return _verb_phrase_type(token, lemma)
         return etype if _verb_sense_ok(token, lemma, etype) else None
     if token.pos_ in ("NOUN", "PROPN"):
-        if lemma in ("strike", "raid") and _has_child_lemma(token, {"air", "missile", "drone", "military"}):
+        if token.pos_ == "PROPN" or token.ent_type_ in ("LAW", "ORG", "EVENT", "WORK_OF_ART"):
+            return None  # "the U.S.-Japan Semiconductor Trade Agreement" is a name
+        if lemma in ("strike", "raid") and (
+            _has_child_lemma(token, {"air", "missile", "drone", "military", "naval"})
+            or (not _labour_or_crowd(token) and any(c.lower_ in ("on", "against") for c in token.children))
+        ):
+            return "assault"  # "air strike", "the strike on the platform"
+        if lemma in ("bomb", "bombing", "grenade") or (
+            lemma in ("explosion", "blast") and any(t.lemma_ in ("bomb", "explosive", "grenade") for t in token.sent)
+        ):
             return "assault"
+        if lemma == "contract" and token.head.lemma_ in _DEAL_VERBS:
+            return "agree"
+        if lemma in ("striker", "stoppage", "walkout", "picket", "sit-in"):
+            return "protest"
         etype = NOUNS.get(lemma)
         if etype is None:
             return None
         return etype if _noun_sense_ok(token, lemma, etype) else None
     return None
+
+
+_DEAL_VERBS = frozenset({"sign", "reach", "reject", "accept", "approve", "ratify", "conclude", "agree", "negotiate"})
+_NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospect", "indication", "talk", "hope"})
+
+
+def _not_reported(token: Token) -> bool:
+    """ "no plans for a meeting", "no signs of sanctions", "never threatened": nothing happened."""
+    for node in [token, *context.ancestors(token, 3)]:
+        if any(c.lower_ == "never" for c in node.children):
+            return True
+        if (
+            node is not token
+            and node.lemma_.lower() in _NOT_REPORTED_HEADS
+            and any(c.dep_ == "det" and c.lower_ == "no" for c in node.children)
+        ):
+            return True
+    return False
+
+
+def _under_demand(token: Token) -> bool:
+    for node in context.ancestors(token, 3):
+        if node.lemma_.lower() in ("call", "urge", "demand", "ask", "appeal", "press", "request"):
+            return True
+        if node.pos_ == "VERB" and node.dep_ not in ("xcomp", "ccomp", "pcomp") and node.lemma_ != "accept":
+            return False
+    return False
+
+
+def _military(token: Token) -> bool:
+    return any(t.lemma_.lower() in _FORCES or t.ent_type_ == "NORP" for t in token.sent)
 
 
 def _verb_phrase_type(token: Token, lemma: str) -> str | None:
@@ -118,8 +191,16 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     if lemma == "hit" and any(c.lemma_ in ("tanker", "ship", "vessel", "target", "base", "platform", "town", "city")
                               for c in token.children if c.dep_ in ("dobj", "nsubjpass")):  # fmt: skip
         return "assault"
-    if lemma == "fire" and "on" in preps:
-        return "assault"
+    if lemma == "fire" and preps & {"on", "at", "into"}:
+        return "assault"  # "fired 1,000 shells at the rig"
+    if lemma == "come" and any(o.lower_ == "fire" for p in token.children if p.lower_ == "under" for o in p.children):
+        return "assault"  # "came under fire"
+    if lemma in ("kill", "wound", "injure", "shoot") and _agentive(token):
+        return "assault"  # "Soldiers killed one man", "Iranian forces had killed or wounded 2,600 Iraqis"
+    if lemma in ("move", "send", "dispatch", "escort", "patrol", "march") and _forces_involved(token):
+        return "mobilize"  # "a force of troops was moved into the area", "warships began escorting"
+    if lemma == "walk" and "out" in preps:
+        return "protest"
     if lemma == "speak" and ("with" in preps or "to" in preps) and _named_prep_object(token, ("with", "to")):
         return "consult"
     if lemma in ("impose", "slap", "lift", "tighten") and any(
@@ -135,7 +216,10 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if etype in ("assault", "fight") and any(o.lemma_.lower() in _ECONOMIC for o in objs):
         return False
     if lemma == "agree":
-        # "agreed to buy", "agreed on a truce", "agreed a deal": a deal; "agreed that ..." is an opinion.
+        # "agreed to buy", "agreed on a truce", "agreed a deal", "was agreed": a deal;
+        # "agreed that ..." and "agreed with X" are opinions.
+        if any(c.dep_ == "auxpass" for c in token.children):
+            return True
         return (
             any(c.dep_ == "xcomp" for c in token.children)
             or any(c.dep_ == "prep" and c.lower_ in ("on", "to", "upon") for c in token.children)
@@ -144,7 +228,9 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma in ("sign", "conclude", "settle", "ratify"):
         return any(o.lemma_.lower() in _DEAL_WORDS for o in objs)
     if lemma == "free" or lemma == "release":
-        return any(o.lemma_.lower() in _CAPTIVES or o.ent_type_ in ("PERSON", "NORP") for o in objs)
+        return any(o.lemma_.lower() in _CAPTIVES | _PEOPLE or o.ent_type_ in ("PERSON", "NORP") for o in objs) or any(
+            t.lemma_.lower() in _CAPTIVITY for t in token.sent
+        )
     if lemma == "swap":
         return any(o.lemma_.lower() in _CAPTIVES for o in objs)
     if lemma == "ask":
@@ -171,7 +257,16 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma in ("mass", "reinforce", "deploy"):
         return any(o.lemma_.lower() in _FORCES for o in objs) or not objs
     if lemma == "march":
-        return _labour_or_crowd(token)
+        return _labour_or_crowd(token) and not _forces_involved(token)
+    if lemma == "protest":
+        # "enacted to protest apartheid" states a purpose, not a protest event
+        return not (token.dep_ in ("advcl", "xcomp") and any(c.lower_ == "to" for c in token.children))
+    if lemma == "threaten":
+        return (
+            any(c.dep_ in ("xcomp", "ccomp") for c in token.children)
+            or any(o.ent_type_ in _PERSONISH or o.lemma_.lower() in _THREATENED_ACTS for o in objs)
+            or "with" in {c.lower_ for c in token.children}
+        )
     if lemma == "host":
         return any(o.lemma_.lower() in ("talk", "meeting", "summit", "conference", "visit") for o in objs)
     if lemma == "warn":
@@ -186,6 +281,14 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     pobj = {o.lemma_.lower() for p in token.children if p.dep_ == "prep" for o in p.children}
     if etype in ("assault", "fight") and (pobj & _ECONOMIC or children & _ECONOMIC or token.head.lemma_ in _ECONOMIC):
         return False
+    if lemma in ("attack", "offensive") and children & _NON_MILITARY_KINDS:
+        return False  # "heart attack", "reform offensive", "sales offensive"
+    if lemma == "sanction" and token.tag_ == "NN" and not ({p.lower_ for p in token.children} & {"against", "on"}):
+        return False  # singular "sanction" is usually approval ("a sanction for lower rates")
+    if lemma == "protest" and token.head.lower_ == "in":
+        return False  # "in protest against": a reason, not a protest event
+    if lemma in ("meeting", "conference") and token.head.lower_ == "at" and token.head.head.pos_ == "VERB":
+        return not any(t.lemma_ in ("die", "collapse") for t in token.head.head.subtree)
     if lemma == "strike":  # a labour strike; "strike price" and the like are not events
         if children & {"price", "zone", "force", "rate"} or token.head.lemma_ in ("price",):
             return False
@@ -196,9 +299,16 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return bool(children & _CAPTIVES or pobj & _CAPTIVES)
     if lemma == "deal":
         return not (children & {"great", "good"}) and token.head.lower_ != "a"
-    if lemma == "call":  # a telephone call between leaders, not an option or a demand
-        return bool(children & {"telephone", "phone"} or {p.lower_ for p in token.children} & {"with", "between"}
-                    or token.head.lemma_ in ("hold", "make", "have") or token.dep_ == "poss")  # fmt: skip
+    if lemma == "call":  # a call between leaders, not an option, a port call, unreturned calls or a demand
+        preps = {p.lower_ for p in token.children}
+        if "for" in preps or token.tag_ == "NNS":
+            return False
+        return bool(
+            preps & {"with", "between"}
+            or any(c.dep_ == "poss" for c in token.children)
+            or children & {"telephone", "phone"}
+            or token.head.lemma_ in ("hold", "make", "describe", "praise", "welcome", "follow")
+        )
     if lemma == "march":
         return _labour_or_crowd(token)
     if lemma == "tariff":
@@ -208,6 +318,28 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "exchange" and "rate" in children:
         return False
     return True
+
+
+_AGENTS = frozenset(
+    {"soldier", "troop", "force", "gunman", "gunmen", "police", "policeman", "rebel", "guerrilla", "militia",
+     "army", "jet", "warplane", "aircraft", "plane", "helicopter", "gunboat", "warship", "sniper", "attacker",
+     "assassin", "terrorist", "bomber", "militant", "insurgent", "navy", "artillery", "missile"}
+)  # fmt: skip
+
+
+def _agentive(token: Token) -> bool:
+    """A person or armed force did the killing (not an explosion, a crash or a flood)."""
+    doers = [c for c in token.children if c.dep_ == "nsubj"]
+    doers += [o for c in token.children if c.dep_ == "agent" for o in c.children]
+    if token.dep_ == "conj" and not doers:
+        doers = [c for c in token.head.children if c.dep_ == "nsubj"]
+    return any(d.lemma_.lower() in _AGENTS or d.ent_type_ in ("NORP", "GPE", "ORG", "PERSON") for d in doers)
+
+
+def _forces_involved(token: Token) -> bool:
+    around = [c for c in token.children if c.dep_ in ("nsubj", "nsubjpass", "dobj")]
+    around += [g for c in around for g in c.subtree]
+    return any(t.lemma_.lower() in _FORCES for t in around)
 
 
 def _labour_or_crowd(token: Token) -> bool:
@@ -236,8 +368,8 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         source = context.modifier_actor(trigger) or _between(trigger, 0) or context.subject_actor(trigger.head)
         target = context.object_target(trigger) or _between(trigger, 1)
     modality = context.modality(trigger)
-    if etype == "threaten" and modality == "occurred":
-        modality = "threatened"
+    if etype == "threaten" and modality == "threatened":
+        modality = "occurred"  # the threat itself was made (ANNOTATION.md)
     evidence = sent.text.rstrip()
     return EventFact(
         type=etype,
