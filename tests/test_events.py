@@ -38,7 +38,7 @@ def test_seed_events(nlp: Any, seed_text: str) -> None:
         ("Iraqi warplanes attacked a Greek tanker in the Gulf.", {("assault", "occurred")}),
         ("Iranian and Iraqi troops clashed near Basra.", {("fight", "occurred")}),
         ("The two countries signed a trade agreement on Monday.", {("agree", "occurred")}),
-        ("Japan threatened to impose sanctions on U.S. goods.", {("threaten", "threatened"),
+        ("Japan threatened to impose sanctions on U.S. goods.", {("threaten", "occurred"),
                                                                  ("sanction", "threatened")}),
         ("Thousands of seamen went on strike over pay.", {("protest", "occurred")}),
         ("Ministers will meet in Geneva next week.", {("consult", "proposed")}),

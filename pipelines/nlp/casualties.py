@@ -59,7 +59,7 @@ NOUN_TRIGGERS = {
     "arrest": "arrested", "detainee": "arrested", "dead": "killed",
 }  # fmt: skip
 _HURT_WORDS = frozenset({"injury", "fracture", "burn", "wound", "hospital", "shock", "cut", "bruise"})
-_INTRANSITIVE = frozenset({"die", "drown"})
+_INTRANSITIVE = frozenset({"die", "drown", "disappear"})
 _VICTIM_DEPS = frozenset({"dobj", "nsubjpass"})
 _QUANTITY_NOUNS = frozenset({"dozen", "dozens", "score", "scores", "hundreds", "thousands", "several", "few"})
 # Heads that are not people: "hit 12 ships", "killed 200 head of cattle" are not casualties.
@@ -69,9 +69,10 @@ _NOT_VICTIMS = frozenset(
      "head", "sheep", "bird", "animal", "year", "month", "day", "week", "hour", "minute", "share", "job",
      "bid", "plan", "proposal", "bill", "deal", "project", "measure", "idea", "talk", "shipment", "cargo",
      "goods", "car", "truck", "container", "case", "claim", "dose", "fund", "company", "bank", "loan", "acre",
-     "warrant", "charge", "document", "file", "crop", "tree", "well", "mine", "reserve", "account"}
+     "warrant", "charge", "document", "file", "crop", "tree", "well", "mine", "reserve", "account",
+     "stronghold", "town", "city", "area", "village", "base", "embassy", "position", "camp", "region", "zone",
+     "island", "port", "airport", "office", "plant", "factory", "platform", "rig", "field", "site"}
 )  # fmt: skip
-_HISTORY_MARKERS = frozenset({"since", "so far", "throughout", "during the war", "in the war", "-year war"})
 
 
 def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, ...]:
@@ -89,7 +90,7 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
         ents: list[Span] | None = None
         for token in sent:
             kind = _trigger_kind(token)
-            if kind is None or context.hypothetical(token) or _historical(token, sent):
+            if kind is None or context.hypothetical(token) or context.cumulative(token):
                 continue
             ents = context.sentence_entities(sent) if ents is None else ents
             for fact in _facts_for_trigger(token, _combined_kind(token, kind), sent, ents, published_at):
@@ -126,8 +127,10 @@ def _trigger_kind(token: Token) -> str | None:
         if lemma == "death" and token.head.lemma_ == "toll":
             return None
         return NOUN_TRIGGERS[lemma]
-    if lower == "lives" and token.head.lemma_ == "lose":
-        return "killed"
+    if lower == "lives" and token.head.lemma_ in ("lose", "claim", "take", "cost"):
+        return "killed"  # "lost their lives", "claimed at least 300 lives"
+    if lemma == "disappear" and token.pos_ == "VERB":
+        return "missing"
     if lemma == "take" and token.pos_ == "VERB":
         taken = {c.lower_ for c in token.children} | {o.lower_ for c in token.children for o in c.children}
         if taken & {"hostage", "hostages", "captive", "captives"}:
@@ -162,24 +165,6 @@ def _combined_kind(trigger: Token, kind: str) -> str:
         if len(between) <= 3 and any(t.lower_ == "or" for t in between):
             return "killed_or_injured"
     return kind
-
-
-def _historical(trigger: Token, sent: Span) -> bool:
-    """Cumulative totals are not incidents: "since the war began", "in the six-year war",
-    "died in land disputes last year", "killed this year", "during the elections in 1982"."""
-    text = sent.text.lower()
-    if not any(m in text for m in _HISTORY_MARKERS) and not any(t.ent_type_ == "DATE" for t in sent):
-        return False
-    for t in trigger.subtree:
-        if t.lower_ in ("since", "throughout"):
-            return True
-        if t.lemma_ == "war" and t.head.lower_ in ("in", "during", "throughout"):
-            return True
-        if t.ent_type_ == "DATE" and (t.lower_ == "year" or (t.like_num and len(t.text) == 4)):
-            if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
-                continue  # "a 75-year-old woman" is an age
-            return True
-    return False
 
 
 def _is_toll_update(trigger: Token) -> bool:
@@ -242,7 +227,11 @@ def _victims(trigger: Token) -> list[Token]:
         # "three people are missing", "30 wounded": a participle with an ordinary subject
         victims += [c for c in trigger.children if c.dep_ == "nsubj" and (c.pos_ == "NUM" or trigger.lower_ in
                                                                           _STATE_WORDS)]  # fmt: skip
-    if not victims and trigger.dep_ in ("acomp", "attr", "oprd", "xcomp", "ccomp"):
+    if not victims:
+        # "killed or wounded 2,600 Iraqis": coordinated triggers share their object
+        victims += [o for c in trigger.children if c.dep_ == "conj" and _trigger_kind(c)
+                    for o in c.children if o.dep_ == "dobj"]  # fmt: skip
+    if not victims and trigger.dep_ in ("acomp", "attr", "oprd", "xcomp"):
         # "200 people are feared dead", "51 were reported killed"; "left 3,000 people homeless"
         around = [c for c in trigger.head.children if c is not trigger]
         victims += [c for c in around if c.dep_ == "dobj"] or [c for c in around if c.dep_ in ("nsubj", "nsubjpass")]

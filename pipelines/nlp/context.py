@@ -176,13 +176,34 @@ def modality(trigger: Token) -> str:
         for child in node.children:
             if child.dep_ == "amod" and child.lemma_.lower() in PROPOSAL_LEMMAS:
                 return "proposed"
-            if child.dep_ == "aux" and child.lower_ in ("will", "'ll", "shall") and node.pos_ == "VERB":
+            if child.dep_ == "aux" and child.lower_ in ("will", "'ll", "shall", "would") and node.pos_ == "VERB":
                 return "proposed"
             if child.dep_ == "aux" and child.lower_ == "to" and i == 0 and node.head.lemma_ in ("be", "to"):
                 return "proposed"
         if node.pos_ == "VERB" and node.dep_ not in ("xcomp", "ccomp", "advcl", "conj", "pcomp", "acl", "relcl"):
             break
     return "occurred"
+
+
+_HISTORY_MARKERS = ("since", "so far", "throughout", "during the war", "in the war", "-year war")
+
+
+def cumulative(trigger: Token) -> bool:
+    """A total over a period, not an incident: "since the war began", "in the six-year war",
+    "died in land disputes last year", "killed this year", "during the elections in 1982"."""
+    sent = trigger.sent
+    if not any(m in sent.text.lower() for m in _HISTORY_MARKERS) and not any(t.ent_type_ == "DATE" for t in sent):
+        return False
+    for t in trigger.subtree:
+        if t.lower_ in ("since", "throughout"):
+            return True
+        if t.lemma_ == "war" and t.head.lower_ in ("in", "during", "throughout"):
+            return True
+        if t.ent_type_ == "DATE" and (t.lower_ == "year" or (t.like_num and len(t.text) == 4)):
+            if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
+                continue  # "a 75-year-old woman" is an age
+            return True
+    return False
 
 
 def _turned_down(node: Token) -> bool:

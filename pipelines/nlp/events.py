@@ -32,7 +32,7 @@ VERBS = {
     "request": "demand", "press": "demand",
     "sanction": "sanction", "boycott": "sanction", "embargo": "sanction",
     "release": "release", "free": "release", "swap": "release",
-    "protest": "protest", "demonstrate": "protest", "riot": "protest", "march": "protest",
+    "protest": "protest", "demonstrate": "protest", "riot": "protest",
     "deploy": "mobilize", "mobilize": "mobilize", "mobilise": "mobilize", "reinforce": "mobilize",
     "mass": "mobilize",
     "threaten": "threaten", "warn": "threaten",
@@ -56,7 +56,8 @@ NOUNS = {
 
 # Objects that turn a military or political word into an economic metaphor.
 _ECONOMIC = frozenset(
-    {"inflation", "deficit", "price", "prices", "dollar", "currency", "rate", "rates", "unemployment", "market",
+    {"mark", "yen", "sterling", "franc", "lira", "peso", "stock", "bond", "share", "equity", "economy",
+     "inflation", "deficit", "price", "prices", "dollar", "currency", "rate", "rates", "unemployment", "market",
      "budget", "debt", "cost", "costs", "spending", "drug", "drugs", "crime", "poverty", "takeover", "bid"}
 )  # fmt: skip
 _LABOUR = frozenset({"worker", "union", "seaman", "seamen", "miner", "docker", "employee", "staff", "pilot",
@@ -117,7 +118,7 @@ def _event_type(token: Token) -> str | None:
         return "protest"  # "clashes between strikers and replacement workers"
     if etype == "assault" and token.head.lemma_ in ("repel", "repulse"):
         return None  # "repelled an attack" is the fight, not a second event
-    if etype in ("agree", "release") and _under_demand(token):
+    if etype in ("agree", "release") and token.pos_ == "NOUN" and _under_demand(token):
         return None  # "called for a ceasefire": the demand only (see ANNOTATION.md)
     return etype
 
@@ -158,7 +159,7 @@ _NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospe
 
 def _not_reported(token: Token) -> bool:
     """ "no plans for a meeting", "no signs of sanctions", "never threatened": nothing happened."""
-    for node in [token, *context.ancestors(token, 3)]:
+    for node in [token, *context.ancestors(token, 5)]:
         if any(c.lower_ == "never" for c in node.children):
             return True
         if (
@@ -195,10 +196,12 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "assault"  # "fired 1,000 shells at the rig"
     if lemma == "come" and any(o.lower_ == "fire" for p in token.children if p.lower_ == "under" for o in p.children):
         return "assault"  # "came under fire"
-    if lemma in ("kill", "wound", "injure", "shoot") and _agentive(token):
+    if lemma in ("kill", "wound", "injure", "shoot") and _agentive(token) and not context.cumulative(token):
         return "assault"  # "Soldiers killed one man", "Iranian forces had killed or wounded 2,600 Iraqis"
     if lemma in ("move", "send", "dispatch", "escort", "patrol", "march") and _forces_involved(token):
         return "mobilize"  # "a force of troops was moved into the area", "warships began escorting"
+    if lemma == "march" and _labour_or_crowd(token):
+        return "protest"
     if lemma == "walk" and "out" in preps:
         return "protest"
     if lemma == "speak" and ("with" in preps or "to" in preps) and _named_prep_object(token, ("with", "to")):
@@ -218,7 +221,7 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "agree":
         # "agreed to buy", "agreed on a truce", "agreed a deal", "was agreed": a deal;
         # "agreed that ..." and "agreed with X" are opinions.
-        if any(c.dep_ == "auxpass" for c in token.children):
+        if any(c.dep_ == "auxpass" for c in token.children) or (token.dep_ == "acl" and token.tag_ == "VBN"):
             return True
         return (
             any(c.dep_ == "xcomp" for c in token.children)
@@ -255,9 +258,7 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
             for o in objs
         )
     if lemma in ("mass", "reinforce", "deploy"):
-        return any(o.lemma_.lower() in _FORCES for o in objs) or not objs
-    if lemma == "march":
-        return _labour_or_crowd(token) and not _forces_involved(token)
+        return _forces_involved(token) or not any(c.dep_ == "dobj" for c in token.children)
     if lemma == "protest":
         # "enacted to protest apartheid" states a purpose, not a protest event
         return not (token.dep_ in ("advcl", "xcomp") and any(c.lower_ == "to" for c in token.children))
@@ -338,6 +339,8 @@ def _agentive(token: Token) -> bool:
 
 def _forces_involved(token: Token) -> bool:
     around = [c for c in token.children if c.dep_ in ("nsubj", "nsubjpass", "dobj")]
+    if token.dep_ in ("xcomp", "conj") and not any(c.dep_ in ("nsubj", "nsubjpass") for c in around):
+        around += [c for c in token.head.children if c.dep_ in ("nsubj", "nsubjpass")]  # "warships began escorting"
     around += [g for c in around for g in c.subtree]
     return any(t.lemma_.lower() in _FORCES for t in around)
 
