@@ -330,8 +330,8 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     if victim.lower_ in ("another", "one") and victim.dep_ in ("nsubj", "nsubjpass", "dobj"):
         return 1, None, 0.7  # "another was seriously hurt"
     if victim.lemma_.lower() in ("total", "number"):  # "a total of 19 people"
-        for of in (c for c in victim.children if c.lower_ == "of"):
-            for obj in of.children:
+        for prep in (c for c in victim.children if c.lower_ == "of"):
+            for obj in prep.children:
                 return _count(obj)
     if victim.head.lower_ == "of" and any(c.dep_ == "det" and c.lower_ == "no" for c in victim.head.head.children):
         return 0, None, 0.8  # "no (immediate) reports of casualties"
