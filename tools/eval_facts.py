@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gold", type=Path, default=GOLD)
     ap.add_argument("--errors", choices=["dev"], help="print the dev part's mistakes")
+    ap.add_argument("--dev-only", action="store_true", help="score only the dev part (while tuning)")
     a = ap.parse_args(argv)
     items = load_gold(a.gold)
     nlp, model, _ = load_model()
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in items:
         parts[split_of(item)].append(item)
     print(f"gold: {a.gold} ({len(items)} items: dev {len(parts['dev'])}, test {len(parts['test'])}); model {model}")
-    reports = {name: evaluate(parts[name], nlp) for name in ("dev", "test")}
+    names = ("dev",) if a.dev_only else ("dev", "test")
+    reports = {name: evaluate(parts[name], nlp) for name in names}
     for name, report in reports.items():
         print_report(name, report)
     if a.errors:

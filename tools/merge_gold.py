@@ -26,9 +26,9 @@ def main() -> None:
                 continue
             item = json.loads(line)
             key = re.sub(r"\W+", " ", item["text"]).strip().lower()
-            if key in seen:
+            if key in seen or item["id"] in seen:
                 continue
-            seen.add(key)
+            seen.update((key, item["id"]))
             for event in item["events"]:
                 # Guide rule (ANNOTATION.md): a threat that was made is `threaten` + occurred.
                 if event["type"] == "threaten" and event.get("modality") == "threatened":

@@ -56,7 +56,8 @@ ADJ_TRIGGERS = {
 NOUN_TRIGGERS = {
     "casualty": "killed_or_injured", "death": "killed", "fatality": "killed", "toll": "killed",
     "injury": "injured", "hostage": "kidnapped", "refugee": "displaced", "evacuee": "displaced",
-    "arrest": "arrested", "detainee": "arrested", "dead": "killed",
+    "arrest": "arrested", "detainee": "arrested", "dead": "killed", "body": "killed",
+    "abduction": "kidnapped", "kidnapping": "kidnapped", "assassination": "killed", "murder": "killed",
 }  # fmt: skip
 _HURT_WORDS = frozenset({"injury", "fracture", "burn", "wound", "hospital", "shock", "cut", "bruise"})
 _INTRANSITIVE = frozenset({"die", "drown", "disappear"})
@@ -71,7 +72,8 @@ _NOT_VICTIMS = frozenset(
      "goods", "car", "truck", "container", "case", "claim", "dose", "fund", "company", "bank", "loan", "acre",
      "warrant", "charge", "document", "file", "crop", "tree", "well", "mine", "reserve", "account",
      "stronghold", "town", "city", "area", "village", "base", "embassy", "position", "camp", "region", "zone",
-     "island", "port", "airport", "office", "plant", "factory", "platform", "rig", "field", "site"}
+     "island", "port", "airport", "office", "plant", "factory", "platform", "rig", "field", "site", "hectare",
+     "kilometre", "kilometer", "mile", "metre", "meter", "foot", "feet", "kilo", "pound"}
 )  # fmt: skip
 
 
@@ -137,6 +139,18 @@ def _trigger_kind(token: Token) -> str | None:
             return "kidnapped"
         if taken & {"prisoner", "prisoners", "custody"}:
             return "arrested"
+    if token.pos_ == "VERB" and any(
+        c.dep_ == "prep" and c.lower_ == "to" and any(o.lemma_ == "death" for o in c.children) for c in token.children
+    ):
+        return "killed"  # "stabbed to death", "beaten to death"
+    if (
+        token.pos_ == "VERB"
+        and lemma in ("send", "rush", "take", "fly")
+        and any(o.lemma_ == "hospital" for c in token.children if c.lower_ == "to" for o in c.children)
+    ):
+        return "injured"  # "sent 17 to hospital"
+    if lemma == "victim" and _no_reports_of(token):
+        return "killed_or_injured"  # "no immediate reports of victims"
     if lemma in ("hospitalize", "hospitalise") or (
         lemma in ("treat", "admit") and any(t.lemma_ in _HURT_WORDS for t in token.subtree)
     ):
@@ -174,7 +188,7 @@ def _is_toll_update(trigger: Token) -> bool:
 def _facts_for_trigger(
     trigger: Token, kind: str, sent: Span, ents: list[Span], published_at: datetime
 ) -> Iterable[CasualtyFact]:
-    counts = [(v, c) for v in _victims(trigger) if (c := _count(v)) is not None]
+    counts = [(v, c) for v in _victims(trigger) if (c := _group_count(v)) is not None]
     if not counts:
         fallback = _window_count(trigger)
         counts = [(trigger, fallback)] if fallback is not None else []
@@ -215,7 +229,10 @@ def _victims(trigger: Token) -> list[Token]:
         if lemma in ("injury", "death") and not _has_number(trigger) and trigger.head.lemma_ in _SUFFER:
             # "60 suffered slight injuries": the sufferers are the victims
             return [c for c in trigger.head.children if c.dep_ == "nsubj"]
-        return [trigger]  # "3,000 casualties", "no casualties", "12 deaths"
+        of = [o for c in trigger.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
+        if lemma in ("abduction", "kidnapping", "assassination", "murder") and of:
+            return of  # "the abduction of two Germans"
+        return [trigger]  # "3,000 casualties", "no casualties", "12 deaths", "his abduction"
     if lemma == "take":  # "took 12 hostages", "were taken prisoner"
         return [c for c in trigger.children if c.dep_ in ("dobj", "nsubjpass")]
     victims: list[Token] = []
@@ -333,11 +350,12 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
         for prep in (c for c in victim.children if c.lower_ == "of"):
             for obj in prep.children:
                 return _count(obj)
-    if victim.head.lower_ == "of" and any(c.dep_ == "det" and c.lower_ == "no" for c in victim.head.head.children):
+    if _no_reports_of(victim):
         return 0, None, 0.8  # "no (immediate) reports of casualties"
-    if victim.ent_type_ in ("PERSON", "NORP") and victim.pos_ == "PROPN":
-        named = 1 + sum(1 for c in victim.children if c.dep_ == "conj" and c.ent_type_ == "PERSON")
-        return named, None, 0.75  # "Francis Minah has been detained", "Glass and Usayran were kidnapped"
+    if victim.head.lower_ == "of" and victim.head.head.lower_ in _QUANTITY_NOUNS:
+        return _count(victim.head.head)  # "thousands of casualties"
+    if victim.tag_ == "NNP" and victim.ent_type_ not in _NOT_PEOPLE_ENTS:
+        return 1, None, 0.7  # "Montoya has been arrested", "Francis Minah has been detained"
     if victim.lower_ in ("one", "nobody", "none", "noone") and (
         victim.lower_ != "one" or any(c.lower_ == "no" for c in victim.children)
     ):
@@ -347,6 +365,42 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     ):
         return 1, None, 0.75  # "a 75-year-old woman", "a police officer's driver"
     return None
+
+
+_NOT_PEOPLE_ENTS = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "PRODUCT", "LAW"})
+
+
+def _no_reports_of(token: Token) -> bool:
+    """ "no (immediate) reports of damage or injuries": the report says nobody was hurt."""
+    node = token
+    for _ in range(3):
+        if node.dep_ != "conj":
+            break
+        node = node.head
+    if node.head.lower_ != "of":
+        return False
+    return any(c.dep_ == "det" and c.lower_ == "no" for c in node.head.head.children)
+
+
+def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
+    """A victim and the groups coordinated with it: "Sapio and five managers" = 6.
+
+    A list with one number in front ("52 policemen, soldiers and guards") is that number.
+    """
+    first = _count(victim)
+    if first is None:
+        return None
+    total, qualifier, confidence = first
+    for conj in (c for c in victim.children if c.dep_ == "conj"):
+        own = (
+            any(c.dep_ == "nummod" for c in conj.children)
+            or conj.tag_ == "NNP"
+            or any(c.dep_ == "det" for c in conj.children)
+        )
+        counted = _count(conj) if own else None
+        if counted is not None:
+            total += counted[0]
+    return total, qualifier, confidence
 
 
 def _qualifier(doc: Doc, start: int) -> str | None:

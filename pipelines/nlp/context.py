@@ -190,7 +190,7 @@ _HISTORY_MARKERS = ("since", "so far", "throughout", "during the war", "in the w
 
 def cumulative(trigger: Token) -> bool:
     """A total over a period, not an incident: "since the war began", "in the six-year war",
-    "died in land disputes last year", "killed this year", "during the elections in 1982"."""
+    "died in land disputes last year", "killed this year"."""
     sent = trigger.sent
     if not any(m in sent.text.lower() for m in _HISTORY_MARKERS) and not any(t.ent_type_ == "DATE" for t in sent):
         return False
@@ -199,9 +199,8 @@ def cumulative(trigger: Token) -> bool:
             return True
         if t.lemma_ == "war" and t.head.lower_ in ("in", "during", "throughout"):
             return True
-        if t.ent_type_ == "DATE" and (t.lower_ == "year" or (t.like_num and len(t.text) == 4)):
-            if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
-                continue  # "a 75-year-old woman" is an age
+        # "this year", "last year" as a time adjunct of the trigger (not "last year's disaster")
+        if t.ent_type_ == "DATE" and t.lower_ == "year" and t.dep_ in ("npadvmod", "pobj"):
             return True
     return False
 

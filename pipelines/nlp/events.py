@@ -85,8 +85,10 @@ _THREATENED_ACTS = frozenset(
      "measure", "boycott", "embargo", "tariff"}
 )  # fmt: skip
 _FORCES = frozenset(
-    {"troop", "force", "soldier", "tank", "unit", "division", "brigade", "warship", "ship", "navy", "army",
-     "reservist", "reserve", "position", "garrison", "fleet", "aircraft", "missile"}
+    {"battleship", "destroyer", "frigate", "carrier", "cruiser", "minesweeper", "submarine", "paratrooper",
+     "marine", "warplane", "jet", "helicopter", "tank", "guardsman", "commando", "troop", "force", "soldier",
+     "unit", "division", "brigade", "warship", "ship", "navy", "army", "reservist", "reserve", "position",
+     "garrison", "fleet", "aircraft", "missile"}
 )  # fmt: skip
 
 
@@ -112,7 +114,7 @@ def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
 
 def _event_type(token: Token) -> str | None:
     etype = _lexical_type(token)
-    if etype is None or _not_reported(token):
+    if etype is None or _not_reported(token) or _possibility(token):
         return None
     if etype == "fight" and _labour_or_crowd(token) and not _military(token):
         return "protest"  # "clashes between strikers and replacement workers"
@@ -134,7 +136,7 @@ def _lexical_type(token: Token) -> str | None:
         if token.pos_ == "PROPN" or token.ent_type_ in ("LAW", "ORG", "EVENT", "WORK_OF_ART"):
             return None  # "the U.S.-Japan Semiconductor Trade Agreement" is a name
         if lemma in ("strike", "raid") and (
-            _has_child_lemma(token, {"air", "missile", "drone", "military", "naval"})
+            _has_child_lemma(token, {"air", "missile", "drone", "military", "naval", "retaliatory", "pre-emptive"})
             or (not _labour_or_crowd(token) and any(c.lower_ in ("on", "against") for c in token.children))
         ):
             return "assault"  # "air strike", "the strike on the platform"
@@ -146,6 +148,12 @@ def _lexical_type(token: Token) -> str | None:
             return "agree"
         if lemma in ("striker", "stoppage", "walkout", "picket", "sit-in"):
             return "protest"
+        if lemma == "call" and any(c.lower_ in ("for", "from") for c in token.children):
+            return "demand"  # "the U.S. call for an immediate end to hostilities"
+        if lemma == "alert" and (token.head.lower_ == "on" or token.head.lemma_ == "state"):
+            return "mobilize"  # "in a state of alert", "put on alert"
+        if lemma in ("build-up", "buildup") and _military(token):
+            return "mobilize"
         etype = NOUNS.get(lemma)
         if etype is None:
             return None
@@ -158,7 +166,19 @@ _NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospe
 
 
 def _not_reported(token: Token) -> bool:
-    """ "no plans for a meeting", "no signs of sanctions", "never threatened": nothing happened."""
+    """ "no plans for a meeting", "no signs of sanctions", "never threatened": nothing happened.
+
+    "no truce was reached" stays: that is a refusal, reported as such.
+    """
+    if any(c.dep_ == "det" and c.lower_ == "no" for c in token.children) and token.head.lemma_ not in (
+        "reach",
+        "sign",
+        "agree",
+        "achieve",
+        "make",
+        "conclude",
+    ):
+        return True
     for node in [token, *context.ancestors(token, 5)]:
         if any(c.lower_ == "never" for c in node.children):
             return True
@@ -168,6 +188,16 @@ def _not_reported(token: Token) -> bool:
             and any(c.dep_ == "det" and c.lower_ == "no" for c in node.children)
         ):
             return True
+    return False
+
+
+def _possibility(token: Token) -> bool:
+    """ "carriers could launch missile strikes": a capability, not an event."""
+    for node in [token, *context.ancestors(token, 2)]:
+        if any(c.dep_ == "aux" and c.lower_ in ("could", "might", "may", "can") for c in node.children):
+            return True
+        if node.pos_ == "VERB":
+            break
     return False
 
 
@@ -181,7 +211,7 @@ def _under_demand(token: Token) -> bool:
 
 
 def _military(token: Token) -> bool:
-    return any(t.lemma_.lower() in _FORCES or t.ent_type_ == "NORP" for t in token.sent)
+    return any(t.lemma_.lower() in _FORCES | _WEAPONS | {"police", "policeman"} for t in token.sent)
 
 
 def _verb_phrase_type(token: Token, lemma: str) -> str | None:
@@ -202,8 +232,35 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "mobilize"  # "a force of troops was moved into the area", "warships began escorting"
     if lemma == "march" and _labour_or_crowd(token):
         return "protest"
-    if lemma == "walk" and "out" in preps:
-        return "protest"
+    if lemma == "walk" and ("out" in preps or "off" in preps):
+        return "protest"  # "walked out", "walked off the job"
+    if lemma in ("stab", "knife", "assassinate", "behead", "execute", "snipe", "ambush", "machine-gun"):
+        return "assault"
+    if lemma == "shoot" and any(c.dep_ in ("dobj", "nsubjpass") and (c.pos_ in ("NOUN", "PROPN", "NUM"))
+                                and c.lemma_.lower() not in ("film", "scene", "picture", "video", "photo")
+                                for c in token.children):  # fmt: skip
+        return "assault"  # "a British soldier was shot"
+    if lemma == "blow" and "up" in preps:
+        return "assault"  # "guerrillas blew up a railway line"
+    if lemma == "sink" and any(c.lemma_ in ("boat", "ship", "vessel", "tanker", "gunboat", "frigate", "freighter")
+                               for c in token.children if c.dep_ == "dobj"):  # fmt: skip
+        return "assault"
+    if lemma in _DESTROY and any(t.lemma_.lower() in _WEAPONS for t in token.subtree):
+        return "assault"  # "set the supertanker on fire with a missile", "mines blew up a truck"
+    if lemma == "strike" and any(c.dep_ == "nsubj" and (c.lemma_.lower() in _LABOUR or c.ent_type_ == "ORG")
+                                 for c in token.children) and not _military(token):  # fmt: skip
+        return "protest"  # "the UAW struck at three GM factories"
+    if lemma == "vow" and any(c.dep_ == "xcomp" for c in token.children):
+        return "threaten"  # "vowed to keep up such raids"
+    if lemma in ("retaliate", "combat") and _modal_future(token):
+        return "threaten"  # "we will retaliate"
+    if lemma in ("ban", "bar", "halt", "stop", "suspend", "curb", "restrict", "block", "cut") and any(
+        o.lemma_.lower() in ("import", "export", "shipment", "trade", "purchase", "sale")
+        for c in token.children
+        if c.dep_ in ("dobj", "nsubjpass")
+        for o in c.subtree
+    ):
+        return "sanction"  # "threatened to stop imports of Danish pigmeat"
     if lemma == "speak" and ("with" in preps or "to" in preps) and _named_prep_object(token, ("with", "to")):
         return "consult"
     if lemma in ("impose", "slap", "lift", "tighten") and any(
@@ -211,6 +268,10 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     ):
         return None  # the noun object is the trigger
     return None
+
+
+def _modal_future(token: Token) -> bool:
+    return any(c.dep_ == "aux" and c.lower_ in ("will", "would", "'ll", "shall") for c in token.children)
 
 
 def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
@@ -237,7 +298,16 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "swap":
         return any(o.lemma_.lower() in _CAPTIVES for o in objs)
     if lemma == "ask":
-        return any(c.dep_ in ("xcomp", "ccomp") for c in token.children) or "for" in {c.lower_ for c in token.children}
+        # "asked France to help", "asked for talks"; "Asked by reporters if ..." is a question
+        if any(c.dep_ == "auxpass" for c in token.children) or any(c.dep_ == "agent" for c in token.children):
+            return False
+        return any(c.dep_ == "xcomp" for c in token.children) or "for" in {c.lower_ for c in token.children}
+    if lemma in ("fight", "battle", "clash"):
+        return _military(token) or any(
+            c.dep_ in ("nsubj", "dobj") and c.ent_type_ in ("GPE", "NORP") for c in token.children
+        )
+    if lemma == "sanction":
+        return any(o.ent_type_ in ("GPE", "NORP") for o in objs)
     if lemma == "press":
         return "for" in {c.lower_ for c in token.children}
     if lemma == "meet":
@@ -288,11 +358,21 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return False  # singular "sanction" is usually approval ("a sanction for lower rates")
     if lemma == "protest" and token.head.lower_ == "in":
         return False  # "in protest against": a reason, not a protest event
+    if lemma == "conference" and children & {"news", "press"}:
+        return False  # "told a news conference": a statement, not a consultation
+    if lemma == "talk" and token.tag_ == "NN":
+        return False  # "talk of a rate cut" is a topic; talks are "talks"
+    if lemma in ("request", "demand") and token.head.lower_ == "at":
+        return False  # "recalled at Gynex's request"
+    if lemma == "threat" and any(c.dep_ == "det" and c.lower_ == "no" for c in token.children):
+        return False  # "I know of no threat"
     if lemma in ("meeting", "conference") and token.head.lower_ == "at" and token.head.head.pos_ == "VERB":
         return not any(t.lemma_ in ("die", "collapse") for t in token.head.head.subtree)
     if lemma == "strike":  # a labour strike; "strike price" and the like are not events
         if children & {"price", "zone", "force", "rate"} or token.head.lemma_ in ("price",):
             return False
+        if token.tag_ == "NNS" and not _military(token):
+            return True  # "hit by strikes"
         if token.head.lower_ == "on" and token.head.head.lemma_ in ("go", "be", "remain", "stay", "come"):
             return True
         return _labour_or_crowd(token) or token.head.lemma_ in ("call", "end", "stage", "threaten")
@@ -311,7 +391,7 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
             or token.head.lemma_ in ("hold", "make", "describe", "praise", "welcome", "follow")
         )
     if lemma == "march":
-        return _labour_or_crowd(token)
+        return not _forces_involved(token)
     if lemma == "tariff":
         return bool(children & {"retaliatory", "punitive"} or token.head.lemma_ in ("impose", "slap", "threaten"))
     if lemma == "proposal":
@@ -321,6 +401,15 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     return True
 
 
+_NATURAL = frozenset(
+    {"earthquake", "quake", "tremor", "storm", "hailstorm", "flood", "flooding", "fire", "blaze", "crash",
+     "accident", "avalanche", "landslide", "cyclone", "typhoon", "hurricane", "tornado", "wind", "rain", "heat",
+     "disease", "epidemic", "collision", "derailment", "eruption"}
+)  # fmt: skip
+_WEAPONS = frozenset({"missile", "rocket", "mine", "bomb", "torpedo", "shell", "grenade", "mortar", "gunfire",
+                      "bullet", "artillery"})  # fmt: skip
+_DESTROY = frozenset({"hit", "strike", "damage", "destroy", "sink", "blow", "set", "kill", "wound", "explode",
+                      "wreck", "tear"})  # fmt: skip
 _AGENTS = frozenset(
     {"soldier", "troop", "force", "gunman", "gunmen", "police", "policeman", "rebel", "guerrilla", "militia",
      "army", "jet", "warplane", "aircraft", "plane", "helicopter", "gunboat", "warship", "sniper", "attacker",
@@ -334,13 +423,17 @@ def _agentive(token: Token) -> bool:
     doers += [o for c in token.children if c.dep_ == "agent" for o in c.children]
     if token.dep_ == "conj" and not doers:
         doers = [c for c in token.head.children if c.dep_ == "nsubj"]
+    if any(t.lemma_.lower() in _NATURAL for t in token.sent):
+        return False  # "an earthquake killed one person": no attacker
     return any(d.lemma_.lower() in _AGENTS or d.ent_type_ in ("NORP", "GPE", "ORG", "PERSON") for d in doers)
 
 
 def _forces_involved(token: Token) -> bool:
     around = [c for c in token.children if c.dep_ in ("nsubj", "nsubjpass", "dobj")]
-    if token.dep_ in ("xcomp", "conj") and not any(c.dep_ in ("nsubj", "nsubjpass") for c in around):
-        around += [c for c in token.head.children if c.dep_ in ("nsubj", "nsubjpass")]  # "warships began escorting"
+    if token.dep_ in ("xcomp", "conj", "advcl") and not any(c.dep_ in ("nsubj", "nsubjpass") for c in around):
+        # "warships began escorting", "offered Navy warships to escort"
+        around += [c for c in token.head.children if c.dep_ in ("nsubj", "nsubjpass", "dobj")]
+    around += [o for c in token.children if c.dep_ == "agent" for o in c.children]  # "escorted by warships"
     around += [g for c in around for g in c.subtree]
     return any(t.lemma_.lower() in _FORCES for t in around)
 
