@@ -201,6 +201,8 @@ def cumulative(trigger: Token) -> bool:
             return True
         # "this year", "last year" as a time adjunct of the trigger (not "last year's disaster")
         if t.ent_type_ == "DATE" and t.lower_ == "year" and t.dep_ in ("npadvmod", "pobj"):
+            if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
+                continue  # "a 75-year-old woman" is an age
             return True
     return False
 
