@@ -90,10 +90,13 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
         if len(sent) > MAX_SENTENCE_TOKENS:
             continue
         ents: list[Span] | None = None
+        illness = any(t.lemma_.lower() in _ILLNESS_CONTEXT for t in sent)
         for token in sent:
             kind = _trigger_kind(token)
             if kind is None or context.hypothetical(token) or context.cumulative(token):
                 continue
+            if illness and kind == "killed":
+                continue  # deaths from disease are not casualties of violence or disaster
             ents = context.sentence_entities(sent) if ents is None else ents
             for fact in _facts_for_trigger(token, _combined_kind(token, kind), sent, ents, published_at):
                 _merge(facts, fact, updated=_is_toll_update(token))
@@ -120,6 +123,8 @@ def _trigger_kind(token: Token) -> str | None:
             return None  # "died of a heart attack": not a casualty of violence or disaster
         return VERB_TRIGGERS[lemma]
     if token.pos_ in ("ADJ", "VERB") and lower in ADJ_TRIGGERS:
+        if lower == "homeless" and token.dep_ == "amod":
+            return None  # "homeless people" in general, not people made homeless by an incident
         return ADJ_TRIGGERS[lower]
     if token.pos_ == "NOUN" and lemma in NOUN_TRIGGERS:
         if token.dep_ == "compound":  # "refugee camp", "death penalty"
@@ -139,8 +144,13 @@ def _trigger_kind(token: Token) -> str | None:
             return "kidnapped"
         if taken & {"prisoner", "prisoners", "custody"}:
             return "arrested"
-    if token.pos_ == "VERB" and any(
-        c.dep_ == "prep" and c.lower_ == "to" and any(o.lemma_ == "death" for o in c.children) for c in token.children
+    if (
+        token.pos_ == "VERB"
+        and lemma not in ("sentence", "condemn", "put")
+        and any(
+            c.dep_ == "prep" and c.lower_ == "to" and any(o.lemma_ == "death" for o in c.children)
+            for c in token.children
+        )
     ):
         return "killed"  # "stabbed to death", "beaten to death"
     if (
@@ -189,6 +199,10 @@ def _facts_for_trigger(
     trigger: Token, kind: str, sent: Span, ents: list[Span], published_at: datetime
 ) -> Iterable[CasualtyFact]:
     counts = [(v, c) for v in _victims(trigger) if (c := _group_count(v)) is not None]
+    if not counts and kind in ("arrested", "kidnapped"):
+        # only people are arrested: a name the NER took for a place is a person here
+        named: tuple[int, str | None, float] = (1, None, 0.6)
+        counts = [(v, named) for v in _victims(trigger) if v.tag_ == "NNP"][:1]
     if not counts:
         fallback = _window_count(trigger)
         counts = [(trigger, fallback)] if fallback is not None else []
@@ -248,6 +262,10 @@ def _victims(trigger: Token) -> list[Token]:
         # "killed or wounded 2,600 Iraqis": coordinated triggers share their object
         victims += [o for c in trigger.children if c.dep_ == "conj" and _trigger_kind(c)
                     for o in c.children if o.dep_ == "dobj"]  # fmt: skip
+    if not victims and trigger.dep_ == "conj":
+        victims += [c for c in trigger.head.children if c.dep_ in ("nsubjpass", "dobj")]
+    if not victims and trigger.dep_ in ("oprd", "xcomp") and trigger.head.dep_ in ("acl", "relcl"):
+        victims.append(trigger.head.head)  # "the estimated 25,000 made homeless"
     if not victims and trigger.dep_ in ("acomp", "attr", "oprd", "xcomp"):
         # "200 people are feared dead", "51 were reported killed"; "left 3,000 people homeless"
         around = [c for c in trigger.head.children if c is not trigger]
@@ -260,6 +278,10 @@ def _victims(trigger: Token) -> list[Token]:
 _SUFFER = frozenset({"suffer", "sustain", "receive", "have"})
 # Participles that describe a state, whose grammatical subject is the victim ("22 are missing").
 _STATE_WORDS = frozenset({"missing", "unaccounted", "dead", "homeless", "displaced"})
+_ILLNESS_CONTEXT = frozenset(
+    {"aids", "cancer", "illness", "disease", "patient", "epidemic", "virus", "infection", "salmonella", "cholera",
+     "malaria", "flu", "influenza", "overdose", "suicide"}
+)  # fmt: skip
 _ILLNESS = frozenset({"attack", "cancer", "aids", "illness", "disease", "cause", "stroke", "age", "complication"})
 
 
@@ -341,6 +363,8 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
                 return value, _qualifier(doc, start), 0.9
     for child in victim.children:
         if child.dep_ == "det" and child.lower_ == "no":
+            if any(c.dep_ == "amod" and c.lower_ in ("serious", "major", "severe") for c in victim.children):
+                return None  # "no serious injuries" leaves minor ones uncounted
             return 0, None, 0.85
         if child.dep_ in ("amod", "det") and child.lower_ in ("several", "few", "some") and victim.tag_ == "NNS":
             return 3, "about", 0.6
@@ -387,11 +411,19 @@ def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
 
     A list with one number in front ("52 policemen, soldiers and guards") is that number.
     """
+    conjs = [c for c in victim.children if c.dep_ == "conj" and not any(g.dep_ in ("acl", "relcl") for g in c.children)]
+    if (
+        victim.tag_ == "NNP"
+        and victim.ent_type_ != "PERSON"
+        and any(g.dep_ == "nummod" for c in conjs for g in c.children)
+    ):
+        # "... Rio Grande do Sul and three people died": the parse joined a place to the victims
+        return _group_count(conjs[0]) if conjs else None
     first = _count(victim)
     if first is None:
         return None
     total, qualifier, confidence = first
-    for conj in (c for c in victim.children if c.dep_ == "conj"):
+    for conj in conjs:
         own = (
             any(c.dep_ == "nummod" for c in conj.children)
             or conj.tag_ == "NNP"

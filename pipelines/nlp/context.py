@@ -212,7 +212,11 @@ def _turned_down(node: Token) -> bool:
 
 
 def hypothetical(trigger: Token) -> bool:
-    """Under a modal or an "if" clause, or a threat: not something that happened."""
+    """Under a modal or an "if" clause, or a threat: not something that happened.
+
+    A relative or "when" clause is its own assertion: "will face charges following the
+    disaster when 177 miners died" reports the deaths as fact.
+    """
     for node in [trigger, *ancestors(trigger, 4)]:
         for child in node.children:
             if child.dep_ == "aux" and child.tag_ == "MD" and child.lower_ in HYPOTHETICAL_MODALS:
@@ -221,4 +225,6 @@ def hypothetical(trigger: Token) -> bool:
                 return True
         if node is not trigger and node.lemma_.lower() in THREAT_LEMMAS | {"risk"}:
             return True
+        if node.dep_ in ("relcl", "acl") or any(c.dep_ == "advmod" and c.lower_ == "when" for c in node.children):
+            return False
     return False
