@@ -9,6 +9,7 @@ spaCy tokens, bounded work per sentence; no Beam here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -60,8 +61,11 @@ _ECONOMIC = frozenset(
      "inflation", "deficit", "price", "prices", "dollar", "currency", "rate", "rates", "unemployment", "market",
      "budget", "debt", "cost", "costs", "spending", "drug", "drugs", "crime", "poverty", "takeover", "bid"}
 )  # fmt: skip
-_LABOUR = frozenset({"worker", "union", "seaman", "seamen", "miner", "docker", "employee", "staff", "pilot",
-                     "driver", "teacher", "labour", "labor", "national", "general", "port", "dock"})  # fmt: skip
+_LABOUR = frozenset(
+    {"worker", "union", "seaman", "seamen", "miner", "docker", "employee", "staff", "pilot", "driver", "teacher",
+     "labour", "labor", "striker", "nurse", "farmer", "protester", "demonstrator", "student", "crowd", "mourner",
+     "picket", "unionist"}
+)  # fmt: skip
 _CAPTIVES = frozenset({"prisoner", "hostage", "captive", "detainee", "pow", "soldier", "crew", "crewman"})
 _DEAL_WORDS = frozenset(
     {"agreement", "accord", "deal", "pact", "treaty", "truce", "ceasefire", "cease-fire", "contract", "protocol",
@@ -85,10 +89,11 @@ _THREATENED_ACTS = frozenset(
      "measure", "boycott", "embargo", "tariff"}
 )  # fmt: skip
 _FORCES = frozenset(
-    {"battleship", "destroyer", "frigate", "carrier", "cruiser", "minesweeper", "submarine", "paratrooper",
-     "marine", "warplane", "jet", "helicopter", "tank", "guardsman", "commando", "troop", "force", "soldier",
-     "unit", "division", "brigade", "warship", "ship", "navy", "army", "reservist", "reserve", "position",
-     "garrison", "fleet", "aircraft", "missile"}
+    {"rebel", "guerrilla", "guerilla", "militia", "contra", "insurgent", "militiaman", "battleship",
+     "destroyer", "frigate", "carrier", "cruiser", "minesweeper", "submarine", "paratrooper", "marine",
+     "warplane", "jet", "helicopter", "tank", "guardsman", "commando", "troop", "force", "soldier", "unit",
+     "division", "brigade", "warship", "navy", "army", "reservist", "reserve", "garrison", "fleet", "aircraft",
+     "missile"}
 )  # fmt: skip
 
 
@@ -106,9 +111,14 @@ def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
             if etype is None:
                 continue
             ents = context.sentence_entities(sent) if ents is None else ents
-            event = _event(token, etype, sent, ents, published_at)
-            key = (event.type, event.modality, event.source_actor, event.target_actor, event.place)
-            events.setdefault(key, event)
+            found = [_event(token, etype, sent, ents, published_at)]
+            if token.lemma_ == "retaliate" and found[0].modality != "occurred":
+                # "we will retaliate" is a threat, and the retaliation is what is threatened
+                found = [replace(found[0], modality="threatened"), replace(found[0], type="threaten",
+                                                                            modality="occurred")]  # fmt: skip
+            for event in found:
+                key = (event.type, event.modality, event.source_actor, event.target_actor, event.place)
+                events.setdefault(key, event)
     return tuple(events.values())
 
 
@@ -116,10 +126,12 @@ def _event_type(token: Token) -> str | None:
     etype = _lexical_type(token)
     if etype is None or _not_reported(token) or _possibility(token):
         return None
-    if etype == "fight" and _labour_or_crowd(token) and not _military(token):
+    if etype == "fight" and _labour_participants(token):
         return "protest"  # "clashes between strikers and replacement workers"
-    if etype == "assault" and token.head.lemma_ in ("repel", "repulse"):
-        return None  # "repelled an attack" is the fight, not a second event
+    if etype == "assault" and token.head.lower_ == "under":
+        return None  # "under attack at home and abroad"
+    if etype == "assault" and token.lemma_ in ("kill", "wound", "injure") and _fight_in(token.sent):
+        return None  # "troops killed 384 Libyans in fighting": the battle is the event
     if etype in ("agree", "release") and token.pos_ == "NOUN" and _under_demand(token):
         return None  # "called for a ceasefire": the demand only (see ANNOTATION.md)
     return etype
@@ -210,6 +222,13 @@ def _under_demand(token: Token) -> bool:
     return False
 
 
+_FIGHT_WORDS = frozenset({"fighting", "battle", "clash", "offensive", "combat", "counter-offensive"})
+
+
+def _fight_in(sent: Span) -> bool:
+    return any(t.lemma_.lower() in _FIGHT_WORDS for t in sent)
+
+
 def _military(token: Token) -> bool:
     return any(t.lemma_.lower() in _FORCES | _WEAPONS | {"police", "policeman"} for t in token.sent)
 
@@ -228,10 +247,10 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "assault"  # "came under fire"
     if lemma in ("kill", "wound", "injure", "shoot") and _agentive(token) and not context.cumulative(token):
         return "assault"  # "Soldiers killed one man", "Iranian forces had killed or wounded 2,600 Iraqis"
-    if lemma in ("move", "send", "dispatch", "escort", "patrol", "march") and _forces_involved(token):
+    if lemma in ("move", "send", "dispatch", "escort", "patrol", "march", "order") and _forces_involved(token):
         return "mobilize"  # "a force of troops was moved into the area", "warships began escorting"
-    if lemma == "march" and _labour_or_crowd(token):
-        return "protest"
+    if lemma == "march":
+        return "protest"  # people marching (troops marching are mobilize, above)
     if lemma == "walk" and ("out" in preps or "off" in preps):
         return "protest"  # "walked out", "walked off the job"
     if lemma in ("stab", "knife", "assassinate", "behead", "execute", "snipe", "ambush", "machine-gun"):
@@ -250,10 +269,24 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     if lemma == "strike" and any(c.dep_ == "nsubj" and (c.lemma_.lower() in _LABOUR or c.ent_type_ == "ORG")
                                  for c in token.children) and not _military(token):  # fmt: skip
         return "protest"  # "the UAW struck at three GM factories"
-    if lemma == "vow" and any(c.dep_ == "xcomp" for c in token.children):
+    if lemma == "vow" and any(
+        _lexical_type(t) in ("assault", "fight", "sanction") or t.lemma_ in ("retaliate", "punish")
+        for c in token.children
+        if c.dep_ == "xcomp"
+        for t in c.subtree
+        if t is not token
+    ):
         return "threaten"  # "vowed to keep up such raids"
-    if lemma in ("retaliate", "combat") and _modal_future(token):
-        return "threaten"  # "we will retaliate"
+    if (
+        lemma == "combat"
+        and _military(token) is False
+        and not any(c.ent_type_ in ("GPE", "NORP") for c in token.children)
+    ):
+        return None
+    if lemma == "combat":
+        return "fight"
+    if lemma == "retaliate":
+        return "sanction" if _trade(token) else "assault"  # with a "threaten" beside it (see _extra_types)
     if lemma in ("ban", "bar", "halt", "stop", "suspend", "curb", "restrict", "block", "cut") and any(
         o.lemma_.lower() in ("import", "export", "shipment", "trade", "purchase", "sale")
         for c in token.children
@@ -268,6 +301,13 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     ):
         return None  # the noun object is the trigger
     return None
+
+
+_TRADE = frozenset({"import", "export", "trade", "tariff", "goods", "firm", "market", "duty", "product", "quota"})
+
+
+def _trade(token: Token) -> bool:
+    return any(t.lemma_.lower() in _TRADE for t in token.sent)
 
 
 def _modal_future(token: Token) -> bool:
@@ -303,6 +343,8 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
             return False
         return any(c.dep_ == "xcomp" for c in token.children) or "for" in {c.lower_ for c in token.children}
     if lemma in ("fight", "battle", "clash"):
+        if any(o.lemma_.lower() in ("flame", "fire", "blaze", "disease", "losing", "battle") for o in objs):
+            return False  # "firemen fought the flames", "fighting a losing battle"
         return _military(token) or any(
             c.dep_ in ("nsubj", "dobj") and c.ent_type_ in ("GPE", "NORP") for c in token.children
         )
@@ -406,7 +448,7 @@ _NATURAL = frozenset(
      "accident", "avalanche", "landslide", "cyclone", "typhoon", "hurricane", "tornado", "wind", "rain", "heat",
      "disease", "epidemic", "collision", "derailment", "eruption"}
 )  # fmt: skip
-_WEAPONS = frozenset({"missile", "rocket", "mine", "bomb", "torpedo", "shell", "grenade", "mortar", "gunfire",
+_WEAPONS = frozenset({"missile", "rocket", "landmine", "bomb", "torpedo", "shell", "grenade", "mortar", "gunfire",
                       "bullet", "artillery"})  # fmt: skip
 _DESTROY = frozenset({"hit", "strike", "damage", "destroy", "sink", "blow", "set", "kill", "wound", "explode",
                       "wreck", "tear"})  # fmt: skip
@@ -439,7 +481,17 @@ def _forces_involved(token: Token) -> bool:
 
 
 def _labour_or_crowd(token: Token) -> bool:
-    return any(t.lemma_.lower() in _LABOUR | {"protester", "demonstrator", "student", "crowd"} for t in token.sent)
+    return any(t.lemma_.lower() in _LABOUR for t in token.sent)
+
+
+def _labour_participants(token: Token) -> bool:
+    """Who takes part in this clash: its subject, object, or "between/with" phrase."""
+    parts = [c for c in token.children if c.dep_ in ("nsubj", "dobj", "poss", "compound")]
+    parts += [o for p in token.children if p.lower_ in ("between", "with", "among") for o in p.children]
+    if token.dep_ == "pobj":
+        parts += [c for c in token.head.head.children if c.dep_ == "nsubj"]
+    words = {t.lemma_.lower() for p in parts for t in p.subtree}
+    return bool(words & _LABOUR) and not words & {"police", "policeman", "troop", "soldier", "army", "force"}
 
 
 def _has_child_lemma(token: Token, lemmas: set[str]) -> bool:
@@ -464,7 +516,7 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         source = context.modifier_actor(trigger) or _between(trigger, 0) or context.subject_actor(trigger.head)
         target = context.object_target(trigger) or _between(trigger, 1)
     modality = context.modality(trigger)
-    if etype == "threaten" and modality == "threatened":
+    if etype == "threaten" and modality != "refused":
         modality = "occurred"  # the threat itself was made (ANNOTATION.md)
     evidence = sent.text.rstrip()
     return EventFact(
