@@ -117,6 +117,8 @@ def _merge(facts: list[CasualtyFact], fact: CasualtyFact, updated: bool) -> None
 def _trigger_kind(token: Token) -> str | None:
     lemma = token.lemma_.lower()
     lower = token.lower_
+    if lemma in ("hurt", "injure") and not _physical(token):
+        return None  # "the strong yen hurt exporters", "imports injured domestic producers"
     if token.pos_ == "VERB" and lemma in VERB_TRIGGERS:
         if lemma == "die" and any(o.lemma_.lower() in _ILLNESS for p in token.children if p.lower_ == "of"
                                   for o in p.subtree):  # fmt: skip
@@ -170,6 +172,23 @@ def _trigger_kind(token: Token) -> str | None:
     return None
 
 
+_PHYSICAL = frozenset(
+    {"seriously", "slightly", "critically", "severely", "lightly", "gravely", "fatally", "hospital", "attack",
+     "blast", "explosion", "explode", "bomb", "crash", "fire", "fighting", "clash", "accident", "shoot", "shot",
+     "kill", "wound", "dead", "die", "injury", "collapse", "earthquake", "storm", "riot", "gunman", "shell",
+     "artillery", "missile", "rocket", "grenade", "bullet", "gunfire", "knife", "stab", "beat", "violence"}
+)  # fmt: skip
+
+
+def _physical(token: Token) -> bool:
+    """Bodily harm is meant: violent or accident words, or people (not exporters) nearby."""
+    return any(
+        t.lemma_.lower() in _PHYSICAL or (t.lemma_.lower() in PEOPLE and t.lemma_.lower() not in ("company", "force"))
+        for t in token.sent
+        if t is not token
+    )
+
+
 def _combined_kind(trigger: Token, kind: str) -> str:
     """ "killed or wounded 1,500": a combined toll, which is neither kind alone.
 
@@ -198,7 +217,7 @@ def _is_toll_update(trigger: Token) -> bool:
 def _facts_for_trigger(
     trigger: Token, kind: str, sent: Span, ents: list[Span], published_at: datetime
 ) -> Iterable[CasualtyFact]:
-    counts = [(v, c) for v in _victims(trigger) if (c := _group_count(v)) is not None]
+    counts = [(v, c) for v in _victims(trigger) if _is_people(v, trigger) and (c := _group_count(v)) is not None]
     if not counts and kind in ("arrested", "kidnapped"):
         # only people are arrested: a name the NER took for a place is a person here
         named: tuple[int, str | None, float] = (1, None, 0.6)
@@ -318,7 +337,7 @@ def _window_count(trigger: Token) -> tuple[int, str | None, float] | None:
     for t in reversed(doc[max(sent.start, trigger.i - 6) : trigger.i]):
         if t.pos_ == "NUM" or t.lower_ in _QUANTITY_NOUNS:
             return _count(t)
-        if t.pos_ == "NOUN" and nouns == 0 and t.lemma_.lower() not in _NOT_VICTIMS:
+        if t.pos_ == "NOUN" and nouns == 0 and _is_people(t, trigger):
             nouns += 1
             counted = _count(t)
             if counted is not None:
@@ -327,6 +346,49 @@ def _window_count(trigger: Token) -> tuple[int, str | None, float] | None:
         if t.pos_ not in _WINDOW_SKIP_POS:
             return None
     return None
+
+
+PEOPLE = frozenset(
+    {"people", "person", "man", "men", "woman", "women", "child", "children", "boy", "girl", "baby", "civilian",
+     "soldier", "troop", "police", "policeman", "policemen", "officer", "guard", "worker", "miner", "passenger",
+     "crew", "crewman", "crewmen", "sailor", "seaman", "seamen", "student", "youth", "pilgrim", "villager",
+     "resident", "tourist", "fisherman", "fishermen", "farmer", "peasant", "marine", "militiaman", "rebel",
+     "guerrilla", "guerilla", "militant", "insurgent", "protester", "demonstrator", "striker", "victim",
+     "casualty", "hostage", "prisoner", "captive", "detainee", "refugee", "inmate", "suspect", "member",
+     "supporter", "official", "diplomat", "journalist", "reporter", "priest", "nun", "doctor", "nurse", "pilot",
+     "driver", "employee", "staff", "manager", "executive", "leader", "minister", "president", "chairman",
+     "businessman", "businessmen", "trader", "dealer", "broker", "citizen", "national", "foreigner", "family",
+     "relative", "infant", "teenager", "adult", "elderly", "other", "others", "one", "another", "individual",
+     "survivor", "fighter", "gunman", "gunmen", "attacker", "bystander", "shopper", "motorist", "commuter",
+     "pedestrian", "spectator", "fan", "mourner", "settler", "immigrant", "migrant", "worshipper", "crewmember",
+     "paratrooper", "commando", "sergeant", "captain", "lieutenant", "colonel", "general", "major", "agent",
+     "spy", "mayor", "governor", "judge", "lawyer", "teacher", "professor", "scientist", "engineer",
+     "technician", "operator", "guest", "visitor", "patient", "body", "dead", "life", "lives", "personnel",
+     "force", "army", "unit", "brigade", "division", "battalion", "company", "platoon", "squad", "colleague",
+     "astronaut", "chief", "head", "spokesman", "partner", "friend", "son", "daughter", "wife", "husband",
+     "father", "mother", "brother", "sister", "couple", "player", "athlete", "hijacker", "kidnapper", "robber",
+     "thief", "criminal", "activist", "dissident", "opponent", "politician", "lawmaker", "deputy", "senator",
+     "ambassador", "envoy", "consul", "attache", "missionary", "volunteer", "aide", "bodyguard", "hiker"}
+)  # fmt: skip
+# Nouns ending like person nouns that are not people, common in business news.
+_NOT_PEOPLE = frozenset({"exporter", "producer", "importer", "consumer", "investor", "shareholder", "creditor",
+                         "holder", "lender", "borrower", "competitor", "sector", "order", "computer", "center",
+                         "number", "quarter", "dollar", "market", "letter", "paper", "water", "rubber",
+                         "meter", "barrel", "tanker", "container", "carrier", "power", "factor"})  # fmt: skip
+
+
+def _is_people(victim: Token, trigger: Token) -> bool:
+    """Victims are people (or a bare number of them): not exports, bills, ships or decline."""
+    if victim is trigger or victim.pos_ in ("NUM", "PRON") or victim.lower_ in ZERO_WORDS | _QUANTITY_NOUNS:
+        return True
+    lemma = victim.lemma_.lower()
+    if lemma in _NOT_PEOPLE or lemma in _NOT_VICTIMS:
+        return False
+    if victim.ent_type_ in ("PERSON", "NORP") or victim.tag_ in ("NNP", "NNPS"):
+        return True
+    if lemma in PEOPLE or victim.lower_ in PEOPLE:
+        return True
+    return lemma.endswith(("er", "or", "ist", "ian", "man", "men", "ee", "ant", "ent", "ier"))
 
 
 def _number_span(num: Token) -> tuple[str, int]:
@@ -368,6 +430,8 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
             return 0, None, 0.85
         if child.dep_ in ("amod", "det") and child.lower_ in ("several", "few", "some") and victim.tag_ == "NNS":
             return 3, "about", 0.6
+    if victim.lower_ in ("he", "she", "him", "her"):
+        return 1, None, 0.7  # "He was seriously injured"
     if victim.lower_ in ("another", "one") and victim.dep_ in ("nsubj", "nsubjpass", "dobj"):
         return 1, None, 0.7  # "another was seriously hurt"
     if victim.lemma_.lower() in ("total", "number"):  # "a total of 19 people"
@@ -378,7 +442,9 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
         return 0, None, 0.8  # "no (immediate) reports of casualties"
     if victim.head.lower_ == "of" and victim.head.head.lower_ in _QUANTITY_NOUNS:
         return _count(victim.head.head)  # "thousands of casualties"
-    if victim.tag_ == "NNP" and victim.ent_type_ not in _NOT_PEOPLE_ENTS:
+    if (victim.tag_ == "NNP" and victim.ent_type_ not in _NOT_PEOPLE_ENTS) or (
+        victim.tag_ == "NNPS" and victim.ent_type_ == "PERSON"
+    ):
         return 1, None, 0.7  # "Montoya has been arrested", "Francis Minah has been detained"
     if victim.lower_ in ("one", "nobody", "none", "noone") and (
         victim.lower_ != "one" or any(c.lower_ == "no" for c in victim.children)
