@@ -23,10 +23,15 @@ THREAT_LEMMAS = frozenset({"threaten", "warn", "vow"})
 PROPOSAL_LEMMAS = frozenset(
     {"call", "urge", "propose", "demand", "ask", "plan", "expect", "seek", "want", "offer", "suggest",
      "consider", "intend", "hope", "prepare", "push", "press", "request", "appeal", "schedule", "aim",
-     "possible", "future", "proposed", "planned", "prospective", "potential", "likely"}
+     "possible", "future", "proposed", "planned", "prospective", "potential", "likely", "willing", "ready",
+     "prepared", "intention", "bid", "readiness"}
 )  # fmt: skip
 REFUSAL_LEMMAS = frozenset({"refuse", "reject", "fail", "deny", "rule", "decline", "oppose", "veto", "postpone"})
 HYPOTHETICAL_MODALS = frozenset({"could", "would", "might", "may", "will", "shall", "should", "must", "can"})
+
+
+# Verbs whose infinitive complement did happen: "began to fight", "managed to meet".
+_IMPLICATIVE = frozenset({"begin", "start", "continue", "manage", "go", "come", "keep", "resume", "agree"})
 
 
 def ancestors(token: Token, hops: int = MAX_HOPS) -> list[Token]:
@@ -174,8 +179,18 @@ def modality(trigger: Token) -> str:
         if i > 0 and lemma in PROPOSAL_LEMMAS:
             return "proposed"
         for child in node.children:
+            if child.dep_ == "amod" and child.lower_ == "threatened":
+                return "threatened"  # "the threatened tariffs"
             if child.dep_ == "amod" and child.lemma_.lower() in PROPOSAL_LEMMAS:
                 return "proposed"
+            if (
+                i == 0
+                and child.dep_ == "aux"
+                and child.lower_ == "to"
+                and node.dep_ in ("acl", "relcl")
+                and node.head.lemma_.lower() not in _IMPLICATIVE
+            ):
+                return "proposed"  # "a truce to negotiate with the government": not yet done
             if child.dep_ == "aux" and child.lower_ in ("will", "'ll", "shall", "would") and node.pos_ == "VERB":
                 return "proposed"
             if child.dep_ == "aux" and child.lower_ == "to" and i == 0 and node.head.lemma_ in ("be", "to"):

@@ -415,6 +415,8 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
             return False
         if token.tag_ == "NNS" and not _military(token):
             return True  # "hit by strikes"
+        if children & {"general", "national", "one-day", "hunger", "wildcat", "token", "nationwide", "sympathy"}:
+            return True  # "a general strike"
         if token.head.lower_ == "on" and token.head.head.lemma_ in ("go", "be", "remain", "stay", "come"):
             return True
         return _labour_or_crowd(token) or token.head.lemma_ in ("call", "end", "stage", "threaten")
@@ -435,7 +437,8 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "march":
         return not _forces_involved(token)
     if lemma == "tariff":
-        return bool(children & {"retaliatory", "punitive"} or token.head.lemma_ in ("impose", "slap", "threaten"))
+        return bool(children & {"retaliatory", "punitive", "threatened"} or token.head.lemma_ in ("impose", "slap",
+                                                                                               "threaten"))  # fmt: skip
     if lemma == "proposal":
         return True
     if lemma == "exchange" and "rate" in children:
