@@ -119,6 +119,10 @@ def _trigger_kind(token: Token) -> str | None:
     lower = token.lower_
     if lemma in ("hurt", "injure") and not _physical(token):
         return None  # "the strong yen hurt exporters", "imports injured domestic producers"
+    if lemma == "execute" and not any(
+        c.dep_ in ("dobj", "nsubjpass") and c.lemma_.lower() in PEOPLE | {"prisoner", "convict"} for c in token.children
+    ):
+        return None  # "executed a merger agreement", "executed orders"
     if token.pos_ == "VERB" and lemma in VERB_TRIGGERS:
         if lemma == "die" and any(o.lemma_.lower() in _ILLNESS for p in token.children if p.lower_ == "of"
                                   for o in p.subtree):  # fmt: skip
@@ -131,6 +135,10 @@ def _trigger_kind(token: Token) -> str | None:
     if token.pos_ == "NOUN" and lemma in NOUN_TRIGGERS:
         if token.dep_ == "compound":  # "refugee camp", "death penalty"
             return None
+        if lemma == "body" and token.tag_ != "NNS":
+            return None  # "the human body", "the G-7 body": only "80 bodies" are dead people
+        if lemma in ("injury", "death", "murder") and not _physical(token):
+            return None  # "the injury to domestic producers" in a trade case
         if lemma == "toll" and not any(c.lower_ in ("death", "casualty") for c in token.children):
             return None
         if lemma == "death" and token.head.lemma_ == "toll":
@@ -388,7 +396,7 @@ def _is_people(victim: Token, trigger: Token) -> bool:
         return True
     if lemma in PEOPLE or victim.lower_ in PEOPLE:
         return True
-    return lemma.endswith(("er", "or", "ist", "ian", "man", "men", "ee", "ant", "ent", "ier"))
+    return lemma.endswith(("er", "or", "ist", "ian", "man", "men", "ee", "ier"))
 
 
 def _number_span(num: Token) -> tuple[str, int]:

@@ -139,6 +139,8 @@ def _event_type(token: Token) -> str | None:
 
 def _lexical_type(token: Token) -> str | None:
     lemma = token.lemma_.lower()
+    if token.pos_ == "VERB" and token.dep_ == "amod":
+        return None  # "the proposed merger", "the threatened tariffs": a modifier, not an event
     if token.pos_ == "VERB":
         etype = VERBS.get(lemma)
         if etype is None:
@@ -287,7 +289,7 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "fight"
     if lemma == "retaliate":
         return "sanction" if _trade(token) else "assault"  # with a "threaten" beside it (see _extra_types)
-    if lemma in ("ban", "bar", "halt", "stop", "suspend", "curb", "restrict", "block", "cut") and any(
+    if lemma in ("ban", "bar", "halt", "stop", "suspend", "restrict", "block") and any(
         o.lemma_.lower() in ("import", "export", "shipment", "trade", "purchase", "sale")
         for c in token.children
         if c.dep_ in ("dobj", "nsubjpass")
@@ -353,6 +355,8 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "press":
         return "for" in {c.lower_ for c in token.children}
     if lemma == "meet":
+        if any(c.dep_ in ("nsubjpass", "auxpass") for c in token.children):
+            return False  # "conditions being met"
         return not any(
             o.lemma_.lower()
             in (
@@ -402,6 +406,26 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return False  # "in protest against": a reason, not a protest event
     if lemma == "conference" and children & {"news", "press"}:
         return False  # "told a news conference": a statement, not a consultation
+    if lemma in ("meeting", "conference") and (
+        children & {"annual", "special", "shareholder", "stockholder", "board", "general", "mass", "cabinet"}
+        or token.head.lemma_ in ("tell", "address")
+    ):
+        return False  # a company's annual meeting, "told the meeting": no second party consulted
+    if lemma == "demand":
+        # "demand for pulp", "domestic demand" are economics; "the strikers' demands" are demands
+        return (
+            token.tag_ == "NNS"
+            or any(c.dep_ == "poss" for c in token.children)
+            or any(c.lower_ in ("by", "from", "that") for c in token.children)
+        )
+    if lemma == "appeal" and token.pos_ == "VERB":
+        return "for" in {c.lower_ for c in token.children} or any(c.dep_ == "xcomp" for c in token.children)
+    if lemma == "appeal":
+        return any(c.lower_ == "for" for c in token.children)  # "an appeal for calm", not a court appeal
+    if lemma == "proposal":
+        return False  # a proposal is a document; proposing is the event ("proposed a merger")
+    if lemma in ("agreement", "accord", "deal", "pact", "treaty", "contract") and not _deal_made(token):
+        return False  # "under the credit agreement", "the deal was rated AAA": an existing contract
     if lemma == "talk" and token.tag_ == "NN":
         return False  # "talk of a rate cut" is a topic; talks are "talks"
     if lemma in ("request", "demand") and token.head.lower_ == "at":
@@ -481,6 +505,30 @@ def _forces_involved(token: Token) -> bool:
     around += [o for c in token.children if c.dep_ == "agent" for o in c.children]  # "escorted by warships"
     around += [g for c in around for g in c.subtree]
     return any(t.lemma_.lower() in _FORCES for t in around)
+
+
+_DEAL_EVENT_VERBS = frozenset(
+    {"reach", "sign", "conclude", "negotiate", "agree", "announce", "initial", "approve", "ratify", "reject",
+     "accept", "strike", "seal", "clinch", "finalize", "finalise", "break", "violate", "cancel", "terminate",
+     "propose", "offer", "seek", "want", "hammer", "work", "complete", "enter", "make", "endorse", "welcome",
+     "block", "oppose", "scrap", "renew", "extend", "discuss", "achieve", "implement", "honour", "honor",
+     "back", "support", "come", "pursue", "push", "press", "pursuit", "way", "hope", "aim", "prospect"}
+)  # fmt: skip
+
+
+def _deal_made(token: Token) -> bool:
+    """An agreement word that reports an agreement being made, sought, broken or refused."""
+    if token.lemma_.lower() in ("truce", "ceasefire", "cease-fire", "armistice"):
+        return True
+    head = token.head
+    if head.lower_ in ("of", "on", "to", "for", "into") and head.head.pos_ in ("VERB", "NOUN"):
+        head = head.head  # "signing of the accord", "talks on an agreement", "entered into a pact"
+    if head.lemma_.lower() in _DEAL_EVENT_VERBS | {"talk", "negotiation", "signing", "conclusion"}:
+        return True
+    return any(c.dep_ == "acl" and c.lemma_.lower() in _DEAL_EVENT_VERBS for c in token.children) or any(
+        c.dep_ == "amod" and c.lower_ in ("new", "tentative", "proposed", "draft", "interim", "preliminary")
+        for c in token.children
+    )
 
 
 def _labour_or_crowd(token: Token) -> bool:
