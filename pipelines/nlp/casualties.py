@@ -289,7 +289,9 @@ def _victims(trigger: Token) -> list[Token]:
         # "killed or wounded 2,600 Iraqis": coordinated triggers share their object
         victims += [o for c in trigger.children if c.dep_ == "conj" and _trigger_kind(c)
                     for o in c.children if o.dep_ == "dobj"]  # fmt: skip
-    if not victims and trigger.dep_ == "conj":
+    if not victims and trigger.dep_ == "conj" and not _numbers_between(trigger.head, trigger):
+        # "knifed and shot to death": the coordinated verb shares its victims, unless a number of
+        # its own stands between ("three were killed and two others injured")
         victims += [c for c in trigger.head.children if c.dep_ in ("nsubjpass", "dobj")]
     if not victims and trigger.dep_ in ("oprd", "xcomp") and trigger.head.dep_ in ("acl", "relcl"):
         victims.append(trigger.head.head)  # "the estimated 25,000 made homeless"
@@ -303,6 +305,11 @@ def _victims(trigger: Token) -> list[Token]:
 
 
 _SUFFER = frozenset({"suffer", "sustain", "receive", "have"})
+
+
+def _numbers_between(a: Token, b: Token) -> bool:
+    lo, hi = sorted((a.i, b.i))
+    return any(t.like_num or t.lower_ in _QUANTITY_NOUNS for t in a.doc[lo + 1 : hi])
 # Participles that describe a state, whose grammatical subject is the victim ("22 are missing").
 _STATE_WORDS = frozenset({"missing", "unaccounted", "dead", "homeless", "displaced"})
 _ILLNESS_CONTEXT = frozenset(
