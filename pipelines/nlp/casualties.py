@@ -41,7 +41,7 @@ GDELT_TYPE = {
 
 VERB_TRIGGERS = {
     "kill": "killed", "die": "killed", "slay": "killed", "massacre": "killed", "execute": "killed",
-    "murder": "killed", "drown": "killed",
+    "murder": "killed", "drown": "killed", "perish": "killed",
     "wound": "injured", "injure": "injured", "hurt": "injured",
     "arrest": "arrested", "detain": "arrested", "jail": "arrested", "imprison": "arrested",
     "kidnap": "kidnapped", "abduct": "kidnapped",
@@ -58,9 +58,10 @@ NOUN_TRIGGERS = {
     "injury": "injured", "hostage": "kidnapped", "refugee": "displaced", "evacuee": "displaced",
     "arrest": "arrested", "detainee": "arrested", "dead": "killed", "body": "killed",
     "abduction": "kidnapped", "kidnapping": "kidnapped", "assassination": "killed", "murder": "killed",
+    "corpse": "killed", "loss": "killed_or_injured",
 }  # fmt: skip
 _HURT_WORDS = frozenset({"injury", "fracture", "burn", "wound", "hospital", "shock", "cut", "bruise"})
-_INTRANSITIVE = frozenset({"die", "drown", "disappear"})
+_INTRANSITIVE = frozenset({"die", "drown", "disappear", "perish"})
 _VICTIM_DEPS = frozenset({"dobj", "nsubjpass"})
 _QUANTITY_NOUNS = frozenset({"dozen", "dozens", "score", "scores", "hundreds", "thousands", "several", "few"})
 # Heads that are not people: "hit 12 ships", "killed 200 head of cattle" are not casualties.
@@ -105,7 +106,8 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
 
 def _merge(facts: list[CasualtyFact], fact: CasualtyFact, updated: bool) -> None:
     for i, old in enumerate(facts):
-        same_incident = old.kind == fact.kind and old.place == fact.place
+        same_place = old.place == fact.place or None in (old.place, fact.place)
+        same_incident = old.kind == fact.kind and same_place
         if same_incident and old.count == fact.count:
             return
         if same_incident and updated and old.evidence != fact.evidence:
@@ -129,6 +131,9 @@ def _trigger_kind(token: Token) -> str | None:
             return None  # "died of a heart attack": not a casualty of violence or disaster
         return VERB_TRIGGERS[lemma]
     if token.pos_ in ("ADJ", "VERB") and lower in ADJ_TRIGGERS:
+        nxt = token.doc[token.i + 1].lower_ if token.i + 1 < len(token.doc) else ""
+        if lower == "dead" and nxt in ("weight", "heat", "end", "letter", "loss", "stock", "calm", "zone", "line"):
+            return None  # "dead weight tons", "a dead heat"
         if lower == "homeless" and token.dep_ == "amod":
             return None  # "homeless people" in general, not people made homeless by an incident
         return ADJ_TRIGGERS[lower]
@@ -137,6 +142,13 @@ def _trigger_kind(token: Token) -> str | None:
             return None
         if lemma == "body" and token.tag_ != "NNS":
             return None  # "the human body", "the G-7 body": only "80 bodies" are dead people
+        if lemma == "loss" and not any(
+            o.lemma_.lower() in PEOPLE and o.lemma_.lower() not in ("life", "lives") for c in token.children
+            if c.lower_ == "of" for o in c.children
+        ):  # fmt: skip
+            return None  # only "the loss of 700 troops", not the loss of jobs or money
+        if token.head.lemma_ in ("order", "warrant", "seek", "demand", "call", "threaten", "risk", "face"):
+            return None  # "ordered the arrest of", "face death": not done
         if lemma in ("injury", "death", "murder") and not _physical(token):
             return None  # "the injury to domestic producers" in a trade case
         if lemma == "toll" and not any(c.lower_ in ("death", "casualty") for c in token.children):
@@ -144,6 +156,8 @@ def _trigger_kind(token: Token) -> str | None:
         if lemma == "death" and token.head.lemma_ == "toll":
             return None
         return NOUN_TRIGGERS[lemma]
+    if lower in ("corpse", "corpses"):  # the lemmatizer reads "corpses" as "corps"
+        return "killed"
     if lower == "lives" and token.head.lemma_ in ("lose", "claim", "take", "cost"):
         return "killed"  # "lost their lives", "claimed at least 300 lives"
     if lemma == "disappear" and token.pos_ == "VERB":
@@ -169,6 +183,11 @@ def _trigger_kind(token: Token) -> str | None:
         and any(o.lemma_ == "hospital" for c in token.children if c.lower_ == "to" for o in c.children)
     ):
         return "injured"  # "sent 17 to hospital"
+    if lemma == "hold" and any(
+        o.lemma_ in ("custody", "detention", "prison", "jail") for c in token.children if c.lower_ == "in"
+        for o in c.children
+    ):  # fmt: skip
+        return "arrested"  # "three bank officials are still being held in custody"
     if lemma == "victim" and _no_reports_of(token):
         return "killed_or_injured"  # "no immediate reports of victims"
     if lemma in ("hospitalize", "hospitalise") or (
@@ -271,9 +290,13 @@ def _victims(trigger: Token) -> list[Token]:
             # "60 suffered slight injuries": the sufferers are the victims
             return [c for c in trigger.head.children if c.dep_ == "nsubj"]
         of = [o for c in trigger.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
-        if lemma in ("abduction", "kidnapping", "assassination", "murder") and of:
-            return of  # "the abduction of two Germans"
+        if lemma in ("abduction", "kidnapping", "assassination", "murder", "arrest", "death", "loss") and of:
+            return of  # "the abduction of two Germans", "the deaths of the seven astronauts"
+        if lemma in ("arrest", "loss") and not any(c.dep_ == "nummod" for c in trigger.children):
+            return []  # "today's arrest" without who or how many
         return [trigger]  # "3,000 casualties", "no casualties", "12 deaths", "his abduction"
+    if lemma == "hold":  # "are still being held in custody"
+        return [c for c in trigger.children if c.dep_ in ("nsubjpass", "dobj")]
     if lemma == "take":  # "took 12 hostages", "were taken prisoner"
         return [c for c in trigger.children if c.dep_ in ("dobj", "nsubjpass")]
     victims: list[Token] = []
@@ -310,6 +333,8 @@ _SUFFER = frozenset({"suffer", "sustain", "receive", "have"})
 def _numbers_between(a: Token, b: Token) -> bool:
     lo, hi = sorted((a.i, b.i))
     return any(t.like_num or t.lower_ in _QUANTITY_NOUNS for t in a.doc[lo + 1 : hi])
+
+
 # Participles that describe a state, whose grammatical subject is the victim ("22 are missing").
 _STATE_WORDS = frozenset({"missing", "unaccounted", "dead", "homeless", "displaced"})
 _ILLNESS_CONTEXT = frozenset(
@@ -394,6 +419,9 @@ _NOT_PEOPLE = frozenset({"exporter", "producer", "importer", "consumer", "invest
 
 def _is_people(victim: Token, trigger: Token) -> bool:
     """Victims are people (or a bare number of them): not exports, bills, ships or decline."""
+    group = [o for c in victim.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
+    if group and victim.lower_ in ("one", "some", "all", "many"):
+        return _is_people(group[0], trigger)  # "one of its sacred cows" is a cow
     if victim is trigger or victim.pos_ in ("NUM", "PRON") or victim.lower_ in ZERO_WORDS | _QUANTITY_NOUNS:
         return True
     lemma = victim.lemma_.lower()
@@ -466,7 +494,9 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     ):
         return 0, None, 0.85
     if victim.tag_ == "NN" and any(
-        (c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS | {"the"}) or c.dep_ == "poss" for c in victim.children
+        (c.dep_ == "det" and c.lower_ in SINGULAR_DETERMINERS | {"the"})
+        or (c.dep_ == "poss" and (c.tag_ == "PRP$" or c.ent_type_ in ("PERSON", "ORG", "NORP", "GPE")))
+        for c in victim.children
     ):
         return 1, None, 0.75  # "a 75-year-old woman", "a police officer's driver"
     return None

@@ -162,6 +162,13 @@ def _lexical_type(token: Token) -> str | None:
             return "agree"
         if lemma in ("striker", "stoppage", "walkout", "picket", "sit-in"):
             return "protest"
+        executed = _has_child_lemma(token, {"mass", "summary", "public"}) or any(
+            c.lower_ == "of" for c in token.children
+        )
+        if lemma in ("assassination", "massacre", "shooting", "killing", "bloodshed") or (
+            lemma == "execution" and executed
+        ):
+            return "assault"
         if lemma == "call" and any(c.lower_ in ("for", "from") for c in token.children):
             return "demand"  # "the U.S. call for an immediate end to hostilities"
         if lemma == "alert" and (token.head.lower_ == "on" or token.head.lemma_ == "state"):
@@ -255,8 +262,15 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "protest"  # people marching (troops marching are mobilize, above)
     if lemma == "walk" and ("out" in preps or "off" in preps):
         return "protest"  # "walked out", "walked off the job"
-    if lemma in ("stab", "knife", "assassinate", "behead", "execute", "snipe", "ambush", "machine-gun"):
+    if lemma in ("stab", "knife", "assassinate", "behead", "snipe", "ambush", "machine-gun", "overrun", "storm"):
         return "assault"
+    if lemma == "execute":
+        objs = [c.lemma_.lower() for c in token.children if c.dep_ in ("dobj", "nsubjpass")]
+        if any(o in _DEAL_WORDS | {"letter", "contract"} for o in objs):
+            return "agree"  # "executed a letter of intent to acquire"
+        return "assault" if any(o in _PEOPLE | _CAPTIVES for o in objs) else None
+    if lemma == "beat" and ("up" in preps or "back" in preps):
+        return "assault" if "up" in preps else "fight"  # "beat up a driver", "beat back the attacks"
     if lemma == "shoot" and any(c.dep_ in ("dobj", "nsubjpass") and (c.pos_ in ("NOUN", "PROPN", "NUM"))
                                 and c.lemma_.lower() not in ("film", "scene", "picture", "video", "photo")
                                 for c in token.children):  # fmt: skip
@@ -268,8 +282,12 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "assault"
     if lemma in _DESTROY and any(t.lemma_.lower() in _WEAPONS for t in token.subtree):
         return "assault"  # "set the supertanker on fire with a missile", "mines blew up a truck"
-    if lemma == "strike" and any(c.dep_ == "nsubj" and (c.lemma_.lower() in _LABOUR or c.ent_type_ == "ORG")
-                                 for c in token.children) and not _military(token):  # fmt: skip
+    strikers = [c for c in token.children if c.dep_ == "nsubj"]
+    if (
+        lemma == "strike"
+        and any(c.lemma_.lower() in _LABOUR or (c.ent_type_ == "ORG" and _labour_or_crowd(token)) for c in strikers)
+        and not _military(token)
+    ):
         return "protest"  # "the UAW struck at three GM factories"
     if lemma == "vow" and any(
         _lexical_type(t) in ("assault", "fight", "sanction") or t.lemma_ in ("retaliate", "punish")
@@ -512,7 +530,8 @@ _DEAL_EVENT_VERBS = frozenset(
      "accept", "strike", "seal", "clinch", "finalize", "finalise", "break", "violate", "cancel", "terminate",
      "propose", "offer", "seek", "want", "hammer", "work", "complete", "enter", "make", "endorse", "welcome",
      "block", "oppose", "scrap", "renew", "extend", "discuss", "achieve", "implement", "honour", "honor",
-     "back", "support", "come", "pursue", "push", "press", "pursuit", "way", "hope", "aim", "prospect"}
+     "back", "support", "come", "pursue", "push", "press", "pursuit", "way", "hope", "aim", "prospect",
+     "reaffirm", "uphold", "execute"}
 )  # fmt: skip
 
 
