@@ -8,8 +8,7 @@ numeral, quantity word or determiner gives the count. Counting follows ACLED's r
 (``pipelines.nlp.numbers``). Hypotheticals, threats and historical totals are skipped.
 No Beam here.
 
-Work is bounded per article: at most ``MAX_SENTENCES`` sentences of at most
-``MAX_SENTENCE_TOKENS`` tokens, and constant work per trigger.
+Work is bounded per article (``context.bounded_sentences``) and constant per trigger.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ from pipelines.records import CasualtyFact
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
-MAX_SENTENCES = 400
-MAX_SENTENCE_TOKENS = 150
 
 # GDELT GKG count types for each kind (a combined toll is counted as wounded: deaths unproven).
 GDELT_TYPE = {
@@ -85,11 +82,7 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
     kind and place ("the death toll rose to 40") supersedes the earlier number.
     """
     facts: list[CasualtyFact] = []
-    for n, sent in enumerate(doc.sents):
-        if n >= MAX_SENTENCES:
-            break
-        if len(sent) > MAX_SENTENCE_TOKENS:
-            continue
+    for sent in context.bounded_sentences(doc):
         ents: list[Span] | None = None
         illness = any(t.lemma_.lower() in _ILLNESS_CONTEXT for t in sent)
         for token in sent:

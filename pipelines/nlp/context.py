@@ -6,13 +6,17 @@ up the tree is bounded (``MAX_HOPS``), so work per trigger is constant.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spacy.tokens import Span, Token
+    from spacy.tokens import Doc, Span, Token
 
 MAX_HOPS = 6
+# Work per article is bounded: extractors look at most at this many sentences of this size.
+MAX_SENTENCES = 400
+MAX_SENTENCE_TOKENS = 150
 ACTOR_LABELS = frozenset({"GPE", "NORP", "ORG", "PERSON"})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -32,6 +36,16 @@ HYPOTHETICAL_MODALS = frozenset({"could", "would", "might", "may", "will", "shal
 
 # Verbs whose infinitive complement did happen: "began to fight", "managed to meet".
 _IMPLICATIVE = frozenset({"begin", "start", "continue", "manage", "go", "come", "keep", "resume", "agree"})
+
+
+def bounded_sentences(doc: Doc) -> Iterator[Span]:
+    """The sentences an extractor examines: the first ``MAX_SENTENCES``, skipping any longer
+    than ``MAX_SENTENCE_TOKENS`` (run-on text that the parser does not split well)."""
+    for n, sent in enumerate(doc.sents):
+        if n >= MAX_SENTENCES:
+            return
+        if len(sent) <= MAX_SENTENCE_TOKENS:
+            yield sent
 
 
 def ancestors(token: Token, hops: int = MAX_HOPS) -> list[Token]:

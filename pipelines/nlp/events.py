@@ -20,8 +20,6 @@ from pipelines.records import EventFact
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
-MAX_SENTENCES = 400
-MAX_SENTENCE_TOKENS = 150
 
 VERBS = {
     "attack": "assault", "bomb": "assault", "shell": "assault", "raid": "assault", "strafe": "assault",
@@ -100,11 +98,7 @@ _FORCES = frozenset(
 def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
     """Events in ``doc`` in text order; one per (type, modality, actors, place) per article."""
     events: dict[tuple[str, str, str | None, str | None, str | None], EventFact] = {}
-    for n, sent in enumerate(doc.sents):
-        if n >= MAX_SENTENCES:
-            break
-        if len(sent) > MAX_SENTENCE_TOKENS:
-            continue
+    for sent in context.bounded_sentences(doc):
         ents: list[Span] | None = None
         for token in sent:
             etype = _event_type(token)
