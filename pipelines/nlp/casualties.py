@@ -181,6 +181,11 @@ def _trigger_kind(token: Token) -> str | None:
         for o in c.children
     ):  # fmt: skip
         return "arrested"  # "three bank officials are still being held in custody"
+    if lemma == "sentence" and token.pos_ == "VERB" and any(
+        o.lemma_.lower() in ("jail", "prison", "life", "year", "month", "imprisonment")
+        for c in token.children if c.lower_ in ("to", "in") for o in c.subtree
+    ):  # fmt: skip
+        return "arrested"  # "was sentenced to two months in jail"
     if lemma == "victim" and _no_reports_of(token):
         return "killed_or_injured"  # "no immediate reports of victims"
     if lemma in ("hospitalize", "hospitalise") or (
@@ -215,13 +220,13 @@ def _combined_kind(trigger: Token, kind: str) -> str:
     Only triggers joined directly by "or" combine; "killed or injured ... and three died"
     keeps "died" apart.
     """
-    if kind not in ("killed", "injured"):
+    if kind not in ("killed", "injured", "missing"):
         return kind
     partners = [c for c in trigger.children if c.dep_ == "conj"]
     if trigger.dep_ == "conj":
         partners.append(trigger.head)
     for other in partners:
-        if _trigger_kind(other) not in ("killed", "injured") or _trigger_kind(other) == kind:
+        if _trigger_kind(other) not in ("killed", "injured", "missing") or _trigger_kind(other) == kind:
             continue
         lo, hi = sorted((trigger.i, other.i))
         between = trigger.doc[lo + 1 : hi]
@@ -285,10 +290,12 @@ def _victims(trigger: Token) -> list[Token]:
         of = [o for c in trigger.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
         if lemma in ("abduction", "kidnapping", "assassination", "murder", "arrest", "death", "loss") and of:
             return of  # "the abduction of two Germans", "the deaths of the seven astronauts"
-        if lemma in ("arrest", "loss") and not any(c.dep_ == "nummod" for c in trigger.children):
-            return []  # "today's arrest" without who or how many
+        if lemma in ("arrest", "loss") and not any(
+            c.dep_ == "nummod" or (c.dep_ == "poss" and c.tag_ == "PRP$") for c in trigger.children
+        ):
+            return []  # "today's arrest" without who or how many; "his arrest" is one
         return [trigger]  # "3,000 casualties", "no casualties", "12 deaths", "his abduction"
-    if lemma == "hold":  # "are still being held in custody"
+    if lemma in ("hold", "sentence"):  # "are still being held in custody", "was sentenced to life in prison"
         return [c for c in trigger.children if c.dep_ in ("nsubjpass", "dobj")]
     if lemma == "take":  # "took 12 hostages", "were taken prisoner"
         return [c for c in trigger.children if c.dep_ in ("dobj", "nsubjpass")]

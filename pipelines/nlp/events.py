@@ -106,6 +106,10 @@ def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
                 continue
             ents = context.sentence_entities(sent) if ents is None else ents
             found = [_event(token, etype, sent, ents, published_at)]
+            if etype != "threaten" and (_conditional_future(token) or _threatened_modifier(token)):
+                # "will walk out if the dispute is not settled", "a threatened strike": a threat was made
+                found = [replace(found[0], modality="threatened"), replace(found[0], type="threaten",
+                                                                            modality="occurred")]  # fmt: skip
             if token.lemma_ == "retaliate" and found[0].modality != "occurred":
                 # "we will retaliate" is a threat, and the retaliation is what is threatened
                 found = [replace(found[0], modality="threatened"), replace(found[0], type="threaten",
@@ -122,8 +126,10 @@ def _event_type(token: Token) -> str | None:
         return None
     if etype == "fight" and _labour_participants(token):
         return "protest"  # "clashes between strikers and replacement workers"
-    if etype == "assault" and token.head.lower_ == "under":
+    if etype == "assault" and token.head.lower_ == "under" and not _military(token):
         return None  # "under attack at home and abroad"
+    if etype == "assault" and token.dep_ == "compound":
+        return None  # "attack submarines", "attack helicopters"
     if etype == "assault" and token.lemma_ in ("kill", "wound", "injure") and _fight_in(token.sent):
         return None  # "troops killed 384 Libyans in fighting": the battle is the event
     if etype in ("agree", "release") and token.pos_ == "NOUN" and _under_demand(token):
@@ -131,8 +137,14 @@ def _event_type(token: Token) -> str | None:
     return etype
 
 
+_ASSEMBLIES = frozenset({"parliament", "meeting", "session", "election", "talk", "conference", "games", "vote",
+                         "olympics", "assembly", "debate", "ceremony", "summit"})  # fmt: skip
+
+
 def _lexical_type(token: Token) -> str | None:
     lemma = token.lemma_.lower()
+    if lemma == "boycott" and any(t.lemma_.lower() in _ASSEMBLIES for t in token.subtree if t is not token):
+        return "protest"  # "boycotted the annual meeting", "would boycott parliament"
     if token.pos_ == "VERB" and token.dep_ == "amod":
         return None  # "the proposed merger", "the threatened tariffs": a modifier, not an event
     if token.pos_ == "VERB":
@@ -154,7 +166,7 @@ def _lexical_type(token: Token) -> str | None:
             return "assault"
         if lemma == "contract" and token.head.lemma_ in _DEAL_VERBS:
             return "agree"
-        if lemma in ("striker", "stoppage", "walkout", "picket", "sit-in"):
+        if lemma in ("striker", "stoppage", "walkout", "walk-out", "picket", "sit-in"):
             return "protest"
         executed = _has_child_lemma(token, {"mass", "summary", "public"}) or any(
             c.lower_ == "of" for c in token.children
@@ -178,6 +190,7 @@ def _lexical_type(token: Token) -> str | None:
 
 _DEAL_VERBS = frozenset({"sign", "reach", "reject", "accept", "approve", "ratify", "conclude", "agree", "negotiate"})
 _NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospect", "indication", "talk", "hope"})
+_RISK_HEADS = frozenset({"risk", "danger", "fear", "possibility", "spectre", "threat", "prospect"})
 
 
 def _not_reported(token: Token) -> bool:
@@ -194,6 +207,8 @@ def _not_reported(token: Token) -> bool:
         "conclude",
     ):
         return True
+    if token.head.lower_ == "of" and token.head.head.lemma_.lower() in _RISK_HEADS:
+        return True  # "little risk of sparking a military clash"
     for node in [token, *context.ancestors(token, 5)]:
         if any(c.lower_ == "never" for c in node.children):
             return True
@@ -324,6 +339,25 @@ def _trade(token: Token) -> bool:
     return any(t.lemma_.lower() in _TRADE for t in token.sent)
 
 
+def _conditional_future(token: Token) -> bool:
+    """ "X will do Y if/unless Z": an action made conditional is a threat."""
+    for node in [token, *context.ancestors(token, 2)]:
+        future = any(c.dep_ == "aux" and c.lower_ in ("will", "would", "'ll") for c in node.children)
+        condition = any(
+            c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in ("if", "unless") for m in c.children)
+            for c in node.children
+        )
+        if future and condition:
+            return True
+        if node.pos_ == "VERB":
+            break
+    return False
+
+
+def _threatened_modifier(token: Token) -> bool:
+    return any(c.dep_ == "amod" and c.lower_ == "threatened" for c in token.children)
+
+
 def _modal_future(token: Token) -> bool:
     return any(c.dep_ == "aux" and c.lower_ in ("will", "would", "'ll", "shall") for c in token.children)
 
@@ -399,7 +433,15 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "host":
         return any(o.lemma_.lower() in ("talk", "meeting", "summit", "conference", "visit") for o in objs)
     if lemma == "warn":
-        return any(c.dep_ in ("ccomp", "xcomp") for c in token.children) or "of" in {c.lower_ for c in token.children}
+        # "warned the U.S. not to intervene", "warned it would retaliate"; not "warned that profits could fall"
+        for c in token.children:
+            if c.dep_ == "xcomp" and any(g.dep_ == "neg" for g in c.children):
+                return True
+            if c.dep_ == "ccomp" and any(g.dep_ == "aux" and g.lower_ in ("will", "would", "'ll") for g in c.children):
+                return True
+            if c.lower_ == "of" and any(o.lemma_.lower() in _THREATENED_ACTS for o in c.children):
+                return True
+        return False
     if lemma == "protest":
         return True
     return True
@@ -414,8 +456,6 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return False  # "heart attack", "reform offensive", "sales offensive"
     if lemma == "sanction" and token.tag_ == "NN" and not ({p.lower_ for p in token.children} & {"against", "on"}):
         return False  # singular "sanction" is usually approval ("a sanction for lower rates")
-    if lemma == "protest" and token.head.lower_ == "in":
-        return False  # "in protest against": a reason, not a protest event
     if lemma == "conference" and children & {"news", "press"}:
         return False  # "told a news conference": a statement, not a consultation
     if lemma in ("meeting", "conference") and (
@@ -580,6 +620,8 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         source = context.modifier_actor(trigger) or _between(trigger, 0) or context.subject_actor(trigger.head)
         target = context.object_target(trigger) or _between(trigger, 1)
     modality = context.modality(trigger)
+    if etype == "demand" and trigger.pos_ == "NOUN" and modality == "refused" and not context.is_negated(trigger):
+        modality = "occurred"  # "turned down union demands": the demands were made
     if etype == "threaten" and modality != "refused":
         modality = "occurred"  # the threat itself was made (ANNOTATION.md)
     evidence = sent.text.rstrip()
