@@ -106,12 +106,11 @@ def extract_events(doc: Doc, published_at: datetime) -> tuple[EventFact, ...]:
                 continue
             ents = context.sentence_entities(sent) if ents is None else ents
             found = [_event(token, etype, sent, ents, published_at)]
-            if etype != "threaten" and (_conditional_future(token) or _threatened_modifier(token)):
-                # "will walk out if the dispute is not settled", "a threatened strike": a threat was made
-                found = [replace(found[0], modality="threatened"), replace(found[0], type="threaten",
-                                                                            modality="occurred")]  # fmt: skip
-            if token.lemma_ == "retaliate" and found[0].modality != "occurred":
-                # "we will retaliate" is a threat, and the retaliation is what is threatened
+            conditional = etype != "threaten" and (_conditional_future(token) or _threatened_modifier(token))
+            retaliation = token.lemma_ in _RETALIATION and (token.pos_ == "NOUN" or found[0].modality != "occurred")
+            if conditional or retaliation:
+                # "will walk out if the dispute is not settled", "a threatened strike", "we will retaliate":
+                # a threat was made, and the act is what is threatened
                 found = [replace(found[0], modality="threatened"), replace(found[0], type="threaten",
                                                                             modality="occurred")]  # fmt: skip
             for event in found:
@@ -145,6 +144,24 @@ def _lexical_type(token: Token) -> str | None:
     lemma = token.lemma_.lower()
     if lemma == "boycott" and any(t.lemma_.lower() in _ASSEMBLIES for t in token.subtree if t is not token):
         return "protest"  # "boycotted the annual meeting", "would boycott parliament"
+    if lemma in ("retaliation", "vengeance", "reprisal", "countermeasure", "revenge"):
+        return "sanction" if _trade(token) else "assault"  # threatened, beside a "threaten" (see below)
+    if (
+        lemma == "ban"
+        and token.pos_ == "NOUN"
+        and (
+            _has_child_lemma(token, {"trade", "import", "export", "arms", "oil", "investment"})
+            or any(c.lower_ == "against" for c in token.children)
+        )
+    ):
+        return "sanction"  # "an extensive trade ban against South Africa"
+    if lemma == "dialogue":
+        return "consult"  # "called on Greece to engage in dialogue"
+    if token.lower_ == "walk" and token.i + 2 < len(token.doc) and token.doc[token.i + 1].text == "-":
+        return "protest"  # "their three day walk-out" (tokenized as walk - out)
+    if lemma == "strike" and token.pos_ == "VERB" and token.head.lemma_ in ("threaten", "vote", "decide", "plan",
+                                                                          "vow") and not _military(token):  # fmt: skip
+        return "protest"  # "workers had threatened to strike"
     if token.pos_ == "VERB" and token.dep_ == "amod":
         return None  # "the proposed merger", "the threatened tariffs": a modifier, not an event
     if token.pos_ == "VERB":
@@ -317,7 +334,24 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     if lemma == "retaliate":
         return "sanction" if _trade(token) else "assault"  # with a "threaten" beside it (see _extra_types)
     if lemma in ("ban", "bar", "halt", "stop", "suspend", "restrict", "block") and any(
-        o.lemma_.lower() in ("import", "export", "shipment", "trade", "purchase", "sale")
+        o.lemma_.lower()
+        in (
+            "import",
+            "export",
+            "shipment",
+            "trade",
+            "purchase",
+            "sale",
+            "institution",
+            "bank",
+            "firm",
+            "company",
+            "product",
+            "goods",
+            "airline",
+            "flight",
+            "vessel",
+        )
         for c in token.children
         if c.dep_ in ("dobj", "nsubjpass")
         for o in c.subtree
@@ -337,6 +371,9 @@ _TRADE = frozenset({"import", "export", "trade", "tariff", "goods", "firm", "mar
 
 def _trade(token: Token) -> bool:
     return any(t.lemma_.lower() in _TRADE for t in token.sent)
+
+
+_RETALIATION = frozenset({"retaliate", "retaliation", "vengeance", "reprisal", "countermeasure", "revenge"})
 
 
 def _conditional_future(token: Token) -> bool:
@@ -393,6 +430,8 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma in ("fight", "battle", "clash"):
         if any(o.lemma_.lower() in ("flame", "fire", "blaze", "disease", "losing", "battle") for o in objs):
             return False  # "firemen fought the flames", "fighting a losing battle"
+        if any(o.lemma_.lower() in ("government", "regime", "army", "force", "troop", "rebel") for o in objs):
+            return True  # "UNITA has been fighting the Angolan government"
         return _military(token) or any(
             c.dep_ in ("nsubj", "dobj") and c.ent_type_ in ("GPE", "NORP") for c in token.children
         )
@@ -620,6 +659,8 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         source = context.modifier_actor(trigger) or _between(trigger, 0) or context.subject_actor(trigger.head)
         target = context.object_target(trigger) or _between(trigger, 1)
     modality = context.modality(trigger)
+    if trigger.lemma_ in ("striker", "striking") or trigger.lower_ in ("strikers", "striking"):
+        modality = "occurred"  # strikers are on strike, whatever is threatened against them
     if etype == "demand" and trigger.pos_ == "NOUN" and modality == "refused" and not context.is_negated(trigger):
         modality = "occurred"  # "turned down union demands": the demands were made
     if etype == "threaten" and modality != "refused":
