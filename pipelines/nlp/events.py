@@ -426,7 +426,11 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         # "asked France to help", "asked for talks"; "Asked by reporters if ..." is a question
         if any(c.dep_ == "auxpass" for c in token.children) or any(c.dep_ == "agent" for c in token.children):
             return False
-        return any(c.dep_ == "xcomp" for c in token.children) or "for" in {c.lower_ for c in token.children}
+        return (
+            any(c.dep_ == "xcomp" for c in token.children)
+            or "for" in {c.lower_ for c in token.children}
+            or any(c.dep_ == "ccomp" and any(m.lower_ == "that" for m in c.children) for c in token.children)
+        )  # "asked X to do", "asked for talks", "would ask that Anderson be sent to jail"
     if lemma in ("fight", "battle", "clash"):
         if any(o.lemma_.lower() in ("flame", "fire", "blaze", "disease", "losing", "battle") for o in objs):
             return False  # "firemen fought the flames", "fighting a losing battle"
@@ -503,16 +507,19 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     ):
         return False  # a company's annual meeting, "told the meeting": no second party consulted
     if lemma == "demand":
-        # "demand for pulp", "domestic demand" are economics; "the strikers' demands" are demands
+        # "demand for pulp", "domestic demand" are economics; "the strikers' demands", "an IMF demand to
+        # lift subsidies", "a demand that Mandela be released" are demands
         return (
             token.tag_ == "NNS"
-            or any(c.dep_ == "poss" for c in token.children)
+            or any(c.dep_ == "poss" or (c.dep_ == "compound" and c.ent_type_ in _PERSONISH) for c in token.children)
             or any(c.lower_ in ("by", "from", "that") for c in token.children)
+            or any(c.dep_ in ("acl", "ccomp") and c.pos_ == "VERB" for c in token.children)
         )
     if lemma == "appeal" and token.pos_ == "VERB":
         return "for" in {c.lower_ for c in token.children} or any(c.dep_ == "xcomp" for c in token.children)
     if lemma == "appeal":
-        return any(c.lower_ == "for" for c in token.children)  # "an appeal for calm", not a court appeal
+        # "an appeal for calm", "his appeal for restraint"; not a court appeal
+        return any(c.lower_ == "for" for c in token.children) or any(c.tag_ == "PRP$" for c in token.children)
     if lemma == "proposal":
         return False  # a proposal is a document; proposing is the event ("proposed a merger")
     if lemma in ("agreement", "accord", "deal", "pact", "treaty", "contract") and not _deal_made(token):
