@@ -9,8 +9,10 @@ import pytest
 
 from tools.eval_facts import evaluate, load_gold, split_of
 
-# Floors a little under the measured held-aside figures, so a regression fails the suite.
-FLOORS = {"casualty_f1": 0.0, "event_f1": 0.0, "exact_count": 0.0}
+# Floors a few points under the held-aside figures measured on 2026-11-27 (casualty F1 0.77,
+# event-type F1 0.77, exact counts 0.98), so a regression fails the suite. The targets
+# (0.90 / 0.80) are not met yet: raise these as the extractors improve.
+FLOORS = {"casualty_f1": 0.74, "event_f1": 0.74, "exact_count": 0.95, "dev_casualty_f1": 0.88, "dev_event_f1": 0.84}
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +35,9 @@ def test_held_aside_scores_do_not_regress(reports: dict[str, Any]) -> None:
     assert test.casualty.prf()[2] >= FLOORS["casualty_f1"]
     assert test.events.prf()[2] >= FLOORS["event_f1"]
     assert test.exact_count_accuracy() >= FLOORS["exact_count"]
+
+
+def test_dev_scores_do_not_regress(reports: dict[str, Any]) -> None:
+    dev = reports["dev"]
+    assert dev.casualty.prf()[2] >= FLOORS["dev_casualty_f1"]
+    assert dev.events.prf()[2] >= FLOORS["dev_event_f1"]
