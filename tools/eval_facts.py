@@ -115,23 +115,24 @@ def evaluate(items: list[dict[str, Any]], nlp: Any) -> Report:
     return report
 
 
+def _row(label: str, scores: tuple[float, float, float, int]) -> str:
+    p, rec, f, n = scores
+    return f"{label:<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}"
+
+
+def _table(heading: str, tally: Tally, total: str, note: str = "") -> None:
+    print(f"{heading:<20} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5}{note}")
+    for label in tally.labels():
+        print(_row(label, tally.prf(label)))
+    print(_row(total, tally.prf()))
+
+
 def print_report(name: str, r: Report) -> None:
     print(f"\n== {name}: {r.items} items ==")
-    print(f"{'casualty kind':<20} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5}   (kind + exact count)")
-    for label in r.casualty.labels():
-        p, rec, f, n = r.casualty.prf(label)
-        print(f"{label:<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}")
-    p, rec, f, n = r.casualty.prf()
-    print(f"{'ALL casualties':<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}")
-    p, rec, f, n = r.casualty_kind.prf()
-    print(f"{'  kind only':<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}")
+    _table("casualty kind", r.casualty, "ALL casualties", "   (kind + exact count)")
+    print(_row("  kind only", r.casualty_kind.prf()))
     print(f"{'  exact count acc.':<20} {r.exact_count_accuracy():6.2f}")
-    print(f"{'event type':<20} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5}")
-    for label in r.events.labels():
-        p, rec, f, n = r.events.prf(label)
-        print(f"{label:<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}")
-    p, rec, f, n = r.events.prf()
-    print(f"{'ALL events':<20} {p:6.2f} {rec:6.2f} {f:6.2f} {n:5d}")
+    _table("event type", r.events, "ALL events")
     acc = r.modality_right / r.modality_total if r.modality_total else 1.0
     print(f"{'  modality acc.':<20} {acc:6.2f}   ({r.modality_right}/{r.modality_total} matched types)")
 
