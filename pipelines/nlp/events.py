@@ -24,14 +24,16 @@ if TYPE_CHECKING:
 VERBS = {
     "attack": "assault", "bomb": "assault", "shell": "assault", "raid": "assault", "strafe": "assault",
     "invade": "assault", "ambush": "assault", "torpedo": "assault", "rocket": "assault", "blast": "assault",
+    "bombard": "assault", "hijack": "assault", "mortar": "assault", "shoot-down": "assault",
+    "skirmish": "fight", "counterattack": "fight", "counter-attack": "fight",
     "fight": "fight", "clash": "fight", "repel": "fight", "repulse": "fight", "battle": "fight",
     "agree": "agree", "sign": "agree", "conclude": "agree", "settle": "agree", "ratify": "agree",
     "meet": "consult", "visit": "consult", "negotiate": "consult", "confer": "consult", "host": "consult",
     "urge": "demand", "demand": "demand", "ask": "demand", "appeal": "demand", "propose": "demand",
-    "request": "demand", "press": "demand",
+    "request": "demand", "press": "demand", "insist": "demand", "plead": "demand", "petition": "demand",
     "sanction": "sanction", "boycott": "sanction", "embargo": "sanction",
     "release": "release", "free": "release", "swap": "release",
-    "protest": "protest", "demonstrate": "protest", "riot": "protest",
+    "protest": "protest", "demonstrate": "protest", "riot": "protest", "picket": "protest",
     "deploy": "mobilize", "mobilize": "mobilize", "mobilise": "mobilize", "reinforce": "mobilize",
     "mass": "mobilize",
     "threaten": "threaten", "warn": "threaten",
@@ -39,6 +41,9 @@ VERBS = {
 NOUNS = {
     "attack": "assault", "bombing": "assault", "shelling": "assault", "airstrike": "assault", "raid": "assault",
     "bombardment": "assault", "invasion": "assault", "assault": "assault", "ambush": "assault",
+    "hijacking": "assault", "bomb attack": "assault", "incursion": "assault", "sabotage": "assault",
+    "skirmish": "fight", "counterattack": "fight", "counter-attack": "fight", "counter-offensive": "fight",
+    "firefight": "fight", "gunbattle": "fight",
     "fighting": "fight", "battle": "fight", "clash": "fight", "offensive": "fight", "combat": "fight",
     "agreement": "agree", "accord": "agree", "deal": "agree", "pact": "agree", "treaty": "agree",
     "truce": "agree", "ceasefire": "agree", "cease-fire": "agree", "armistice": "agree",
@@ -48,7 +53,8 @@ NOUNS = {
     "sanction": "sanction", "embargo": "sanction", "boycott": "sanction", "tariff": "sanction",
     "release": "release", "exchange": "release", "swap": "release",
     "protest": "protest", "demonstration": "protest", "rally": "protest", "riot": "protest", "strike": "protest",
-    "walkout": "protest", "march": "protest",
+    "walkout": "protest", "march": "protest", "unrest": "protest", "demonstrator": "protest",
+    "protester": "protest", "picket": "protest",
     "deployment": "mobilize", "mobilization": "mobilize", "mobilisation": "mobilize", "reinforcement": "mobilize",
     "threat": "threaten", "ultimatum": "threaten",
 }  # fmt: skip
@@ -125,6 +131,8 @@ def _event_type(token: Token) -> str | None:
         return None
     if etype == "fight" and _labour_participants(token):
         return "protest"  # "clashes between strikers and replacement workers"
+    if etype == "fight" and not _war_context(token):
+        return None  # "a takeover battle", "Britain and Japan clashed over demands"
     if etype == "assault" and token.head.lower_ == "under" and not _military(token):
         return None  # "under attack at home and abroad"
     if etype == "assault" and token.dep_ == "compound":
@@ -262,6 +270,19 @@ _FIGHT_WORDS = frozenset({"fighting", "battle", "clash", "offensive", "combat", 
 
 def _fight_in(sent: Span) -> bool:
     return any(t.lemma_.lower() in _FIGHT_WORDS for t in sent)
+
+
+_WAR_WORDS = frozenset(
+    {"war", "front", "border", "kill", "casualty", "military", "troop", "soldier", "rebel", "guerrilla",
+     "guerilla", "army", "artillery", "offensive", "wound", "dead", "battlefield", "frontline", "militia",
+     "insurgent", "force", "police", "demonstrator", "protester", "student", "riot", "radical", "faction",
+     "township", "mob", "intervention", "government", "regime", "gunman", "militant"}
+)  # fmt: skip
+
+
+def _war_context(token: Token) -> bool:
+    """Armed fighting, not a boardroom, market or diplomatic "battle" or "clash"."""
+    return _military(token) or any(t.lemma_.lower() in _WAR_WORDS for t in token.sent)
 
 
 def _military(token: Token) -> bool:
