@@ -380,10 +380,6 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         return "sanction"  # "threatened to stop imports of Danish pigmeat"
     if lemma == "speak" and ("with" in preps or "to" in preps) and _named_prep_object(token, ("with", "to")):
         return "consult"
-    if lemma in ("impose", "slap", "lift", "tighten") and any(
-        c.lemma_ in ("sanction", "embargo", "tariff", "ban", "duty") for c in token.children
-    ):
-        return None  # the noun object is the trigger
     return None
 
 
@@ -414,10 +410,6 @@ def _conditional_future(token: Token) -> bool:
 
 def _threatened_modifier(token: Token) -> bool:
     return any(c.dep_ == "amod" and c.lower_ == "threatened" for c in token.children)
-
-
-def _modal_future(token: Token) -> bool:
-    return any(c.dep_ == "aux" and c.lower_ in ("will", "would", "'ll", "shall") for c in token.children)
 
 
 def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
