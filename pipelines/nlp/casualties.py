@@ -287,7 +287,7 @@ def _victims(trigger: Token) -> list[Token]:
         if lemma in ("injury", "death") and not _has_number(trigger) and trigger.head.lemma_ in _SUFFER:
             # "60 suffered slight injuries": the sufferers are the victims
             return [c for c in trigger.head.children if c.dep_ == "nsubj"]
-        of = [o for c in trigger.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
+        of = context.prep_objects(trigger, ("of",))
         if lemma in ("abduction", "kidnapping", "assassination", "murder", "arrest", "death", "loss") and of:
             return of  # "the abduction of two Germans", "the deaths of the seven astronauts"
         if lemma in ("arrest", "loss") and not any(
@@ -419,7 +419,7 @@ _NOT_PEOPLE = frozenset({"exporter", "producer", "importer", "consumer", "invest
 
 def _is_people(victim: Token, trigger: Token) -> bool:
     """Victims are people (or a bare number of them): not exports, bills, ships or decline."""
-    group = [o for c in victim.children if c.lower_ == "of" for o in c.children if o.dep_ == "pobj"]
+    group = context.prep_objects(victim, ("of",))
     if group and victim.lower_ in ("one", "some", "all", "many"):
         return _is_people(group[0], trigger)  # "one of its sacred cows" is a cow
     if victim is trigger or victim.pos_ in ("NUM", "PRON") or victim.lower_ in ZERO_WORDS | _QUANTITY_NOUNS:
@@ -456,7 +456,7 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     if victim.lower_ in _QUANTITY_NOUNS:  # "dozens of people", "hundreds were wounded"
         value = parse_number(victim.lower_)
         if value is not None:
-            of = [o for p in victim.children if p.lower_ == "of" for o in p.children]
+            of = context.prep_objects(victim, ("of",))
             if of and of[0].lemma_.lower() in _NOT_VICTIMS:
                 return None
             return value, "about" if victim.lower_ in ("several", "few") else _qualifier(doc, victim.i), 0.75
@@ -478,9 +478,8 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
     if victim.lower_ in ("another", "one") and victim.dep_ in ("nsubj", "nsubjpass", "dobj"):
         return 1, None, 0.7  # "another was seriously hurt"
     if victim.lemma_.lower() in ("total", "number"):  # "a total of 19 people"
-        for prep in (c for c in victim.children if c.lower_ == "of"):
-            for obj in prep.children:
-                return _count(obj)
+        for obj in context.prep_objects(victim, ("of",))[:1]:
+            return _count(obj)
     if _no_reports_of(victim):
         return 0, None, 0.8  # "no (immediate) reports of casualties"
     if victim.head.lower_ == "of" and victim.head.head.lower_ in _QUANTITY_NOUNS:

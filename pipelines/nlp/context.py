@@ -6,7 +6,7 @@ up the tree is bounded (``MAX_HOPS``), so work per trigger is constant.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -101,6 +101,16 @@ def _entity_text(token: Token) -> str:
     return str(doc[start:end].text)
 
 
+def prep_objects(token: Token, preps: Collection[str]) -> list[Token]:
+    """Objects of the token's prepositions in ``preps``: "the abduction of [two Germans]"."""
+    return [o for p in token.children if p.lower_ in preps for o in p.children if o.dep_ == "pobj"]
+
+
+def first_named(tokens: Iterable[Token]) -> str | None:
+    """The first named actor found among ``tokens`` (see :func:`named`)."""
+    return next((actor for t in tokens if (actor := named(t))), None)
+
+
 def subject_actor(trigger: Token, skip_lemmas: frozenset[str] = frozenset()) -> str | None:
     """The named subject (or passive agent) of the trigger or of a verb governing it."""
     for node in [trigger, *ancestors(trigger)]:
@@ -111,42 +121,21 @@ def subject_actor(trigger: Token, skip_lemmas: frozenset[str] = frozenset()) -> 
                 actor = named(child)
                 if actor:
                     return actor
-            if child.dep_ == "agent":
-                for obj in child.children:
-                    actor = named(obj)
-                    if actor:
-                        return actor
+            if child.dep_ == "agent" and (actor := first_named(child.children)):
+                return actor
     return None
 
 
 def modifier_actor(trigger: Token) -> str | None:
     """ "Iranian attack", "Iraq's offensive", "attack by Iran": the actor a noun carries."""
-    for child in trigger.children:
-        if child.dep_ in ("amod", "compound", "poss", "nmod") and child.i < trigger.i:
-            actor = named(child)
-            if actor:
-                return actor
-        if child.dep_ == "prep" and child.lower_ == "by":
-            for obj in child.children:
-                actor = named(obj)
-                if actor:
-                    return actor
-    return None
+    modifiers = [c for c in trigger.children if c.dep_ in ("amod", "compound", "poss", "nmod") and c.i < trigger.i]
+    return first_named(modifiers) or first_named(prep_objects(trigger, ("by",)))
 
 
 def object_target(trigger: Token) -> str | None:
     """The named object of the trigger: its direct object, or "on/against/with X"."""
-    for child in trigger.children:
-        if child.dep_ in ("dobj", "nsubjpass"):
-            target = named(child)
-            if target:
-                return target
-        if child.dep_ == "prep" and child.lower_ in ("on", "against", "with", "to", "at"):
-            for obj in child.children:
-                target = named(obj)
-                if target:
-                    return target
-    return None
+    objects = [c for c in trigger.children if c.dep_ in ("dobj", "nsubjpass")]
+    return first_named(objects) or first_named(prep_objects(trigger, ("on", "against", "with", "to", "at")))
 
 
 def place_near(ents: list[Span], trigger: Token, exclude: set[str] | None = None) -> str | None:

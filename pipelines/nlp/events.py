@@ -378,7 +378,7 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         for o in c.subtree
     ):
         return "sanction"  # "threatened to stop imports of Danish pigmeat"
-    if lemma == "speak" and ("with" in preps or "to" in preps) and _named_prep_object(token, ("with", "to")):
+    if lemma == "speak" and context.first_named(context.prep_objects(token, ("with", "to"))):
         return "consult"
     return None
 
@@ -659,16 +659,6 @@ def _labour_participants(token: Token) -> bool:
 
 def _has_child_lemma(token: Token, lemmas: set[str]) -> bool:
     return any(c.lemma_.lower() in lemmas for c in token.children)
-
-
-def _named_prep_object(token: Token, preps: tuple[str, ...]) -> str | None:
-    for p in token.children:
-        if p.dep_ == "prep" and p.lower_ in preps:
-            for o in p.children:
-                found = context.named(o)
-                if found:
-                    return found
-    return None
 
 
 def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_at: datetime) -> EventFact:
