@@ -123,7 +123,8 @@ def cmd_run(argv: list[str]) -> int:
     with ExitStack() as stack:
         if not opts.kafka_bootstrap_servers:
             broker = stack.enter_context(EmbeddedBroker())
-            topics = [t for t in opts.topics.split(",") if t] + [opts.enriched_topic, opts.deadletter_topic]
+            outputs = [opts.enriched_topic, opts.facts_topic, opts.deadletter_topic]
+            topics = [t for t in opts.topics.split(",") if t] + outputs
             broker.create_topics(topics, opts.partitions)
             opts = NewsflowOptions(flags=[], **{**vars(o), "kafka_bootstrap_servers": broker.bootstrap})
             sample_path = Path(opts.sample) if opts.sample else SAMPLE
@@ -169,8 +170,10 @@ def _run_pipeline(opts: NewsflowOptions) -> int:
     print(f"  facts              {c['facts']:.0f}")
     print(f"  dead letters       {c['dead']:.0f}")
     print(f"  throughput         {progress.busy_rate(c['read']):.2f} articles/s while busy; ran {elapsed:.1f} s")
-    print(f"  Kafka topics       {opts.enriched_topic}, {opts.deadletter_topic} on {opts.kafka_bootstrap_servers}")
-    print(f"  Avro files         {out / 'enriched' if out else 'off'}" + (f" and {out / 'deadletter'}" if out else ""))
+    topics = f"{opts.enriched_topic}, {opts.facts_topic}, {opts.deadletter_topic}"
+    print(f"  Kafka topics       {topics} on {opts.kafka_bootstrap_servers}")
+    folders = ", ".join(str(out / sub) for sub in ("enriched", "facts", "deadletter")) if out else "off"
+    print(f"  Avro files         {folders}")
     return 0
 
 
@@ -189,7 +192,7 @@ def cmd_produce(argv: list[str]) -> int:
 def cmd_broker(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="newsflow broker", description="Run the embedded broker until Ctrl-C.")
     parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--topics", default="news.raw,news.enriched,news.deadletter")
+    parser.add_argument("--topics", default="news.raw,news.enriched,news.facts,news.deadletter")
     parser.add_argument("--partitions", type=int, default=1)
     a = parser.parse_args(argv)
     with EmbeddedBroker(a.port) as broker:

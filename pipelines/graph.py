@@ -14,7 +14,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipelines.io.kafka import KafkaSettings, ReadArticles, SourceSettings, close_producers
 from pipelines.options import NewsflowOptions
-from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters
+from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters, WriteFacts
 from pipelines.transforms.stages import Enrich
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def sink_settings(o: NewsflowOptions) -> SinkSettings:
         output_dir=o.output_dir or None,
         enriched_topic=o.enriched_topic,
         deadletter_topic=o.deadletter_topic,
+        facts_topic=o.facts_topic,
     )
 
 
@@ -47,6 +48,7 @@ def build(p: beam.Pipeline, o: NewsflowOptions) -> None:
     out = records | "Enrich" >> Enrich(o.max_message_bytes, o.batch_size)
     sinks = sink_settings(o)
     out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
+    out["enriched"] | "WriteFacts" >> WriteFacts(sinks)
     for stage, dead in out.items():
         if stage != "enriched":
             dead | f"DeadLetters{stage}" >> WriteDeadLetters(sinks)

@@ -49,6 +49,7 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         _flag(parser, "output-dir", default="out", help="Folder for Avro files ('' for none).")
         _flag(parser, "enriched-topic", default="news.enriched", help="Topic for enriched Avro records.")
         _flag(parser, "deadletter-topic", default="news.deadletter", help="Topic for dead-letter envelopes.")
+        _flag(parser, "facts-topic", default="news.facts", help="Topic for one Avro record per fact (key: article id).")
         _flag(parser, "metrics-port", type=int, default=9464, help="Prometheus /metrics port (0: any free port).")
         _flag(parser, "metrics-addr", default="127.0.0.1", help="Address /metrics binds to.")
         _flag(parser, "max-articles", type=int, default=None, help="Stop cleanly after reading this many records.")

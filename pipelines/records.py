@@ -155,6 +155,45 @@ class EnrichedArticle:
 
 
 @dataclass(frozen=True)
+class FactRecord:
+    """One fact of an article on its own, for consumers who want facts only (``news.facts``)."""
+
+    fact_id: str
+    enriched: EnrichedArticle
+    casualty: CasualtyFact | None = None
+    event: EventFact | None = None
+
+    @property
+    def article(self) -> Article:
+        return self.enriched.article
+
+    def to_avro(self) -> dict[str, Any]:
+        a = self.enriched.article
+        return {
+            "fact_id": self.fact_id,
+            "fact_type": "casualty" if self.casualty is not None else "event",
+            "article_id": a.article_id,
+            "url": a.url,
+            "title": a.title,
+            "source": a.source,
+            "published_at": int(a.published_at.timestamp() * 1000),
+            "casualty": self.casualty.__dict__.copy() if self.casualty is not None else None,
+            "event": self.event.__dict__.copy() if self.event is not None else None,
+            "pipeline_version": __version__,
+            "model": self.enriched.model,
+            "processed_at": self.enriched.processed_at_ms,
+        }
+
+
+def split_facts(enriched: EnrichedArticle) -> list[FactRecord]:
+    """Every casualty and event fact of ``enriched`` as its own record, ids in article order."""
+    article_id = enriched.article.article_id
+    return [FactRecord(f"{article_id}/c{i}", enriched, casualty=f) for i, f in enumerate(enriched.facts)] + [
+        FactRecord(f"{article_id}/e{i}", enriched, event=e) for i, e in enumerate(enriched.events)
+    ]
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     """An input a stage could not process; ``reason`` is a short bounded code."""
 

@@ -14,7 +14,7 @@ from pipelines.local.broker import EmbeddedBroker
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SAMPLE = ROOT / "pipelines" / "data" / "sample_articles.jsonl"
-TOPICS = ["news.raw", "news.enriched", "news.deadletter"]
+TOPICS = ["news.raw", "news.enriched", "news.facts", "news.deadletter"]
 
 
 @pytest.fixture

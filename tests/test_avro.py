@@ -16,6 +16,7 @@ from fastavro.schema import to_parsing_canonical_form
 from pipelines.io.avro import (
     DEAD_LETTER,
     ENRICHED,
+    FACT,
     RAW,
     SCHEMA_DIR,
     SINGLE_OBJECT_MARKER,
@@ -29,11 +30,13 @@ from pipelines.records import (
     DeadLetter,
     EnrichedArticle,
     Entity,
+    EventFact,
     KafkaRecord,
     SchemaError,
+    split_facts,
 )
 
-ALL_SCHEMAS = [RAW, ENRICHED, DEAD_LETTER]
+ALL_SCHEMAS = [RAW, ENRICHED, DEAD_LETTER, FACT]
 
 # --- an independent CRC-64-AVRO (Rabin) fingerprint, straight from the Avro spec ---------
 
@@ -91,7 +94,7 @@ def millis_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def enriched_datum() -> dict[str, Any]:
+def enriched_article() -> EnrichedArticle:
     article = Article(
         record=RECORD,
         article_id="0123456789abcdef0123456789abcdef",
@@ -117,7 +120,12 @@ def enriched_datum() -> dict[str, Any]:
         victims="people",
         place="Kyiv",
     )
-    return EnrichedArticle(article, (entity,), (fact,), "en_core_web_sm-3.8.0", PROCESSED_MS).to_avro()
+    event = EventFact("assault", "occurred", "shelling", "Russian shelling hit Kyiv.", 42, 67, 0.75, "Russia")
+    return EnrichedArticle(article, (entity,), (fact,), "en_core_web_sm-3.8.0", PROCESSED_MS, (event,))
+
+
+def enriched_datum() -> dict[str, Any]:
+    return enriched_article().to_avro()
 
 
 def dead_letter_datum() -> dict[str, Any]:
@@ -162,11 +170,42 @@ def test_unknown_schema_raises_schema_error() -> None:
         schema("newsflow.DoesNotExist")
 
 
-def test_the_three_schemas_have_different_fingerprints() -> None:
-    assert len({schema(name).fingerprint for name in ALL_SCHEMAS}) == 3
+def test_the_schemas_have_different_fingerprints() -> None:
+    assert len({schema(name).fingerprint for name in ALL_SCHEMAS}) == len(ALL_SCHEMAS)
+
+
+def test_shared_fact_records_are_inlined_where_first_used() -> None:
+    """EnrichedArticle and Fact both use CasualtyFact/EventFact from their own files; the
+    fingerprint must be that of the complete schema, which other Avro readers compute."""
+    for name in (ENRICHED, FACT):
+        canonical = to_parsing_canonical_form(schema(name).parsed)
+        assert '"name":"newsflow.CasualtyFact","type":"record"' in canonical
+        assert '"name":"newsflow.EventFact","type":"record"' in canonical
+    # The split into files must not have changed what EnrichedArticle v2 writers stamp.
+    assert schema(ENRICHED).fingerprint.hex() == "9ed41ff9fd9ef5db"
 
 
 # --- single-object encoding -------------------------------------------------------------
+
+
+def test_each_fact_is_its_own_record_with_its_article() -> None:
+    enriched = enriched_article()
+    records = split_facts(enriched)
+    assert [r.fact_id for r in records] == [f"{enriched.article.article_id}/c0", f"{enriched.article.article_id}/e0"]
+    decoded = [schema(FACT).decode(schema(FACT).encode(r.to_avro())) for r in records]
+    casualty, event = decoded
+    assert casualty["fact_type"] == "casualty" and casualty["event"] is None
+    assert casualty["casualty"] == enriched.facts[0].__dict__
+    assert event["fact_type"] == "event" and event["casualty"] is None
+    assert event["event"]["type"] == "assault" and event["event"]["source_actor"] == "Russia"
+    assert {d["article_id"] for d in decoded} == {enriched.article.article_id}
+    assert casualty["published_at"] == enriched.article.published_at
+    assert casualty["url"] == enriched.article.url and casualty["model"] == enriched.model
+
+
+def test_an_article_without_facts_gives_no_fact_records() -> None:
+    enriched = enriched_article()
+    assert split_facts(EnrichedArticle(enriched.article, enriched.entities, (), enriched.model)) == []
 
 
 def test_enriched_article_round_trips() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipelines import graph
-from pipelines.io.avro import DEAD_LETTER, ENRICHED, read_container
+from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, read_container
 from pipelines.local.broker import EmbeddedBroker
 from pipelines.options import NewsflowOptions
 from pipelines.run_control import CONTROL
@@ -56,6 +56,19 @@ def test_seed_reuters_and_poison_end_to_end(
     assert ("killed", 1, "Kherson") in facts and ("injured", 2, "Kherson") in facts
     assert all(seed["text"][f["start"] : f["end"]] == f["evidence"] for f in seed["facts"])
     assert seed["kafka"]["topic"] == "news.raw" and seed["kafka"]["offset"] == 0
+
+    # news.facts: one record per fact of every article, keyed by its article id.
+    n_facts = sum(len(r["facts"]) + len(r["events"]) for r in enriched)
+    fact_records = read_topic(broker.bootstrap, "news.facts", expect=n_facts)
+    facts_alone = decode_all(fact_records, FACT)
+    assert len(facts_alone) == n_facts and len({f["fact_id"] for f in facts_alone}) == n_facts
+    assert all(r.key.decode() == f["article_id"] for r, f in zip(fact_records, facts_alone, strict=True))
+    seed_facts = [f for f in facts_alone if f["article_id"] == seed["article_id"]]
+    assert [f["casualty"] for f in seed_facts if f["fact_type"] == "casualty"] == seed["facts"]
+    assert [f["event"] for f in seed_facts if f["fact_type"] == "event"] == seed["events"]
+    assert {"consult", "release", "demand", "sanction", "assault"} <= {e["type"] for e in seed["events"]}
+    fact_files = [r for f in (tmp_path / "out" / "facts").rglob("*.avro") for r in read_container(f)]
+    assert sorted(f["fact_id"] for f in fact_files) == sorted(f["fact_id"] for f in facts_alone)
 
     dead = decode_all(read_topic(broker.bootstrap, "news.deadletter", expect=len(POISON)), DEAD_LETTER)
     assert {d["original"]: d["reason"] for d in dead} == POISON

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.schema import SchemaParseException, UnknownType, fingerprint, load_schema, to_parsing_canonical_form
 
 from pipelines.records import SchemaError
 
@@ -26,15 +26,16 @@ SINGLE_OBJECT_MARKER = b"\xc3\x01"
 RAW = "newsflow.RawArticle"
 ENRICHED = "newsflow.EnrichedArticle"
 DEAD_LETTER = "newsflow.DeadLetter"
+FACT = "newsflow.Fact"
 
 
 class AvroSchema:
     """A parsed schema file with its single-object fingerprint."""
 
-    def __init__(self, name: str, definition: dict[str, Any]) -> None:
+    def __init__(self, name: str, definition: dict[str, Any], parsed: Any = None) -> None:
         self.name = name
         self.definition = definition
-        self.parsed = fastavro.parse_schema(definition)
+        self.parsed = parsed if parsed is not None else fastavro.parse_schema(definition)
         canonical = to_parsing_canonical_form(self.parsed)
         # fastavro's hex is already the fingerprint's little-endian bytes, as the header wants.
         self.fingerprint = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
@@ -67,13 +68,18 @@ class AvroSchema:
 
 @cache
 def schema(name: str) -> AvroSchema:
-    """The schema ``schemas/<name>.avsc``, parsed once per process."""
+    """The schema ``schemas/<name>.avsc``, parsed once per process.
+
+    A named type defined in its own file (``newsflow.CasualtyFact.avsc``) is inlined where
+    first used, so the fingerprint is that of the complete schema, as any reader computes it.
+    """
     path = SCHEMA_DIR / f"{name}.avsc"
     try:
         definition = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        parsed = load_schema(str(path))
+    except (OSError, ValueError, SchemaParseException, UnknownType) as exc:
         raise SchemaError(f"cannot load schema {path}: {exc}") from exc
-    return AvroSchema(name, definition)
+    return AvroSchema(name, definition, parsed)
 
 
 def write_container_atomically(path: Path, name: str, records: Iterable[dict[str, Any]]) -> int:

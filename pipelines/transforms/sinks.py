@@ -19,10 +19,10 @@ from typing import Any
 import apache_beam as beam
 from kafka.errors import KafkaError
 
-from pipelines.io.avro import DEAD_LETTER, ENRICHED, schema, write_container_atomically
+from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, schema, write_container_atomically
 from pipelines.io.kafka import KafkaSettings
 from pipelines.metrics import METRICS, beam_count
-from pipelines.records import DeadLetter, EnrichedArticle, KafkaRecord
+from pipelines.records import DeadLetter, EnrichedArticle, FactRecord, KafkaRecord, split_facts
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +33,24 @@ class SinkSettings:
     output_dir: str | None  # None: no file sinks
     enriched_topic: str = "news.enriched"
     deadletter_topic: str = "news.deadletter"
+    facts_topic: str = "news.facts"
 
 
 class SinkError(RuntimeError):
     """A sink could not flush; the bundle fails and its offsets are not committed."""
 
 
-def _origin(element: EnrichedArticle | DeadLetter) -> KafkaRecord:
-    return element.article.record if isinstance(element, EnrichedArticle) else element.record
+Sinkable = EnrichedArticle | FactRecord | DeadLetter
 
 
-def _key(element: EnrichedArticle | DeadLetter) -> bytes | None:
-    if isinstance(element, EnrichedArticle):
-        return element.article.article_id.encode()
-    return element.record.key
+def _origin(element: Sinkable) -> KafkaRecord:
+    return element.record if isinstance(element, DeadLetter) else element.article.record
+
+
+def _key(element: Sinkable) -> bytes | None:
+    """Articles and facts are keyed by article id (one partition per article); dead
+    letters keep the input's key."""
+    return element.record.key if isinstance(element, DeadLetter) else element.article.article_id.encode()
 
 
 class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
@@ -66,7 +70,7 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
     def start_bundle(self) -> None:
         self._pending = []
 
-    def process(self, element: EnrichedArticle | DeadLetter) -> None:
+    def process(self, element: Sinkable) -> None:
         value = self._schema.encode(element.to_avro())
         future = self._producer.send(self._topic, key=_key(element), value=value)
         self._pending.append((future, _origin(element)))
@@ -99,7 +103,7 @@ class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
     def start_bundle(self) -> None:
         self._buffer = []
 
-    def process(self, element: EnrichedArticle | DeadLetter) -> None:
+    def process(self, element: Sinkable) -> None:
         self._buffer.append(element)
 
     def finish_bundle(self) -> None:
@@ -129,7 +133,7 @@ def _written(sink: str, origins: list[KafkaRecord], seconds: float) -> None:
             METRICS.end_to_end.labels(sink).observe(max(0.0, (now_ms - origin.timestamp_ms) / 1000))
 
 
-def _published_day(element: EnrichedArticle) -> str:
+def _published_day(element: EnrichedArticle | FactRecord) -> str:
     return element.article.published_at.strftime("%Y-%m-%d")
 
 
@@ -151,6 +155,23 @@ class WriteAvro(beam.PTransform):  # type: ignore[misc]
         if s.output_dir is not None:
             folder = str(Path(s.output_dir) / "enriched")
             enriched | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, ENRICHED, "files_enriched", _published_day))
+
+
+class WriteFacts(beam.PTransform):  # type: ignore[misc]
+    """Each fact on its own to Kafka ``news.facts`` and to ``<out>/facts/dt=.../``."""
+
+    def __init__(self, settings: SinkSettings) -> None:
+        super().__init__()
+        self._s = settings
+
+    def expand(self, enriched: beam.PCollection) -> None:
+        s = self._s
+        facts = enriched | "Split" >> beam.FlatMap(split_facts)
+        if s.kafka is not None:
+            facts | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.facts_topic, FACT, "kafka_facts"))
+        if s.output_dir is not None:
+            folder = str(Path(s.output_dir) / "facts")
+            facts | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, FACT, "files_facts", _published_day))
 
 
 class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
