@@ -4,6 +4,13 @@
 
 Items whose text appears twice (the same wire sentence in two stories) are kept once, the
 first by part order, so one sentence can never sit in both the dev and the test split.
+
+Items that were re-annotated blind (tests/data/gold/reannotated/*.jsonl, parts a-c) are
+adjudicated by majority over the original and the re-annotations: a casualty (kind, count)
+or an event type is kept when at least two of the three annotators have it, with the
+majority qualifier or modality (ties go to the earliest annotator). The script prints how
+well the annotators agree, pairwise and with the adjudicated labels.
+
 One guide rule the parts applied differently is made uniform here: `threaten` events
 whose threat was made carry modality `occurred`.
 """
@@ -12,31 +19,119 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+Item = dict[str, Any]
+
+
+def read_jsonl(path: Path) -> list[Item]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def uniform(item: Item) -> Item:
+    for event in item["events"]:
+        # Guide rule (ANNOTATION.md): a threat that was made is `threaten` + occurred.
+        if event["type"] == "threaten" and event.get("modality") == "threatened":
+            event["modality"] = "occurred"
+    return item
+
+
+def casualty_keys(item: Item) -> Counter[tuple[str, int]]:
+    return Counter((c["kind"], int(c["count"])) for c in item["casualties"])
+
+
+def event_types(item: Item) -> set[str]:
+    return {e["type"] for e in item["events"]}
+
+
+def _majority(values: list[Any]) -> Any:
+    """The most common value; ties go to the earliest annotator's."""
+    counts = Counter(values)
+    best = max(counts.values())
+    return next(v for v in values if counts[v] == best)
+
+
+def adjudicate(versions: list[Item]) -> Item:
+    """Majority labels of three annotations of one item (the first is the original)."""
+    merged = dict(versions[0])
+    keys = [casualty_keys(v) for v in versions]
+    casualties = []
+    for key in sorted(set().union(*keys)):
+        support = sorted((k[key] for k in keys), reverse=True)
+        for n in range(support[1]):  # the multiplicity at least two annotators agree on
+            facts = [[c for c in v["casualties"] if (c["kind"], int(c["count"])) == key] for v in versions]
+            have = [f[n] for f in facts if len(f) > n]
+            fact = dict(have[0])
+            fact["qualifier"] = _majority([f.get("qualifier") for f in have])
+            casualties.append(fact)
+    events = []
+    for etype in sorted(set().union(*(event_types(v) for v in versions))):
+        have = [next(e for e in v["events"] if e["type"] == etype) for v in versions if etype in event_types(v)]
+        if len(have) >= 2:
+            events.append({**have[0], "modality": _majority([e.get("modality") for e in have])})
+    merged["casualties"] = casualties
+    merged["events"] = events
+    notes = [v.get("note") for v in versions if v.get("note")]
+    merged["note"] = " | ".join(notes) if notes else None
+    merged["annotators"] = len(versions)
+    return merged
+
+
+def _f1(a: list[Counter[Any]], b: list[Counter[Any]]) -> float:
+    tp = sum(sum((x & y).values()) for x, y in zip(a, b, strict=True))
+    total = sum(sum(x.values()) for x in a) + sum(sum(y.values()) for y in b)
+    return 2 * tp / total if total else 1.0
+
+
+def agreement(groups: list[list[Item]], adjudicated: list[Item]) -> None:
+    """Print annotator agreement: pairwise F1 and each annotator against the majority."""
+
+    def cas(items: list[Item]) -> list[Counter[Any]]:
+        return [casualty_keys(i) for i in items]
+
+    def evt(items: list[Item]) -> list[Counter[Any]]:
+        return [Counter(event_types(i)) for i in items]
+
+    names = ["original", *(f"re-annotation {n}" for n in range(1, len(groups)))]
+    print(f"agreement on {len(adjudicated)} adjudicated items (F1; casualties = kind + exact count)")
+    for (i, a), (j, b) in combinations(enumerate(groups), 2):
+        print(f"  {names[i]:>16} vs {names[j]:<16} casualties {_f1(cas(a), cas(b)):.2f}  events {_f1(evt(a), evt(b)):.2f}")
+    for name, group in zip(names, groups, strict=True):
+        c, e = _f1(cas(group), cas(adjudicated)), _f1(evt(group), evt(adjudicated))
+        print(f"  {name:>16} vs majority          casualties {c:.2f}  events {e:.2f}")
 
 
 def main() -> None:
+    reannotated = [
+        {i["id"]: uniform(i) for i in read_jsonl(p)} for p in sorted((DATA / "gold" / "reannotated").glob("*.jsonl"))
+    ]
     seen: set[str] = set()
     items = []
+    groups: list[list[Item]] = [[] for _ in range(len(reannotated) + 1)]
+    adjudicated: list[Item] = []
     for part in sorted((DATA / "gold").glob("part_*.jsonl")):
-        for line in part.read_text().splitlines():
-            if not line.strip():
-                continue
-            item = json.loads(line)
+        for item in read_jsonl(part):
             key = re.sub(r"\W+", " ", item["text"]).strip().lower()
             if key in seen or item["id"] in seen:
                 continue
             seen.update((key, item["id"]))
-            for event in item["events"]:
-                # Guide rule (ANNOTATION.md): a threat that was made is `threaten` + occurred.
-                if event["type"] == "threaten" and event.get("modality") == "threatened":
-                    event["modality"] = "occurred"
+            item = uniform(item)
+            versions = [item] + [r[item["id"]] for r in reannotated if item["id"] in r]
+            if len(versions) == len(groups) and len(versions) >= 3:
+                for group, version in zip(groups, versions, strict=True):
+                    group.append(version)
+                item = adjudicate(versions)
+                adjudicated.append(item)
             items.append(item)
     out = DATA / "facts_gold.jsonl"
     out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     print(f"{len(items)} items -> {out}")
+    if adjudicated:
+        agreement(groups, adjudicated)
 
 
 if __name__ == "__main__":

@@ -93,8 +93,33 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
                 continue  # deaths from disease are not casualties of violence or disaster
             ents = context.sentence_entities(sent) if ents is None else ents
             for fact in _facts_for_trigger(token, _combined_kind(token, kind), sent, ents, published_at):
+                if fact.count == 1 and _bare_death(token, sent):
+                    continue  # "succeeding Henry Heinz II, who died on February 23": an obituary
                 _merge(facts, fact, updated=_is_toll_update(token))
     return tuple(facts)
+
+
+# Words that place a death or disappearance in an incident: violence, accident or disaster.
+_INCIDENT = frozenset(
+    {"attack", "blast", "explosion", "explode", "bomb", "bombing", "crash", "fire", "blaze", "fighting", "clash",
+     "accident", "shoot", "shot", "gunfire", "gunman", "shell", "shelling", "artillery", "missile", "rocket",
+     "grenade", "bullet", "knife", "stab", "beat", "violence", "riot", "war", "battle", "raid", "ambush",
+     "assassinate", "assassination", "murder", "execute", "execution", "kill", "wound", "injure", "injury",
+     "earthquake", "quake", "storm", "flood", "avalanche", "landslide", "hurricane", "cyclone", "typhoon",
+     "tornado", "sink", "sinking", "capsize", "ferry", "collision", "collide", "derail", "disaster", "plunge",
+     "drown", "suicide", "poison", "gas", "leak", "hijack", "kidnap", "kidnapper", "torture", "police", "troop",
+     "soldier", "army", "rescue", "survivor", "wreck", "wreckage", "debris", "toll", "victim", "casualty",
+     "electrocute", "smoke", "burn", "search", "sea", "custody", "guerrilla", "rebel", "hostage", "abduct"}
+)  # fmt: skip
+_BARE_DEATH_TRIGGERS = frozenset({"die", "death", "dead", "perish", "missing", "miss"})
+
+
+def _bare_death(trigger: Token, sent: Span) -> bool:
+    """One person died or is missing, and nothing in the sentence says how: an obituary,
+    a figure of speech ("the Louvre accord is dead") or a thing missing, not a casualty."""
+    return trigger.lemma_.lower() in _BARE_DEATH_TRIGGERS and not any(
+        t.lemma_.lower() in _INCIDENT for t in sent if t is not trigger
+    )
 
 
 def _merge(facts: list[CasualtyFact], fact: CasualtyFact, updated: bool) -> None:
@@ -114,6 +139,10 @@ def _trigger_kind(token: Token) -> str | None:
     lower = token.lower_
     if lemma in ("hurt", "injure") and not _physical(token):
         return None  # "the strong yen hurt exporters", "imports injured domestic producers"
+    if lemma == "hurt" and _active_transitive(token) and not _violent(token):
+        return None  # "cut costs and not hurt the farmer": harm to interests, not bodies
+    if lemma == "hostage" and any(c.lower_ == "to" for c in token.children):
+        return None  # "a hostage to fortune"
     if lemma == "execute" and not any(
         c.dep_ in ("dobj", "nsubjpass") and c.lemma_.lower() in PEOPLE | {"prisoner", "convict"} for c in token.children
     ):
@@ -203,6 +232,15 @@ _PHYSICAL = frozenset(
      "kill", "wound", "dead", "die", "injury", "collapse", "earthquake", "storm", "riot", "gunman", "shell",
      "artillery", "missile", "rocket", "grenade", "bullet", "gunfire", "knife", "stab", "beat", "violence"}
 )  # fmt: skip
+
+
+def _active_transitive(token: Token) -> bool:
+    deps = {c.dep_ for c in token.children}
+    return token.pos_ == "VERB" and "dobj" in deps and "auxpass" not in deps
+
+
+def _violent(token: Token) -> bool:
+    return any(t.lemma_.lower() in _PHYSICAL for t in token.sent if t is not token)
 
 
 def _physical(token: Token) -> bool:
@@ -405,6 +443,7 @@ PEOPLE = frozenset(
      "spy", "mayor", "governor", "judge", "lawyer", "teacher", "professor", "scientist", "engineer",
      "technician", "operator", "guest", "visitor", "patient", "body", "dead", "life", "lives", "personnel",
      "force", "army", "unit", "brigade", "division", "battalion", "company", "platoon", "squad", "colleague",
+     "secretary", "wife", "husband", "son", "daughter", "mother", "father", "brother", "sister", "friend",
      "astronaut", "chief", "head", "spokesman", "partner", "friend", "son", "daughter", "wife", "husband",
      "father", "mother", "brother", "sister", "couple", "player", "athlete", "hijacker", "kidnapper", "robber",
      "thief", "criminal", "activist", "dissident", "opponent", "politician", "lawmaker", "deputy", "senator",
@@ -498,6 +537,8 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
         for c in victim.children
     ):
         return 1, None, 0.75  # "a 75-year-old woman", "a police officer's driver"
+    if victim.tag_ == "NN" and any(c.dep_ == "appos" and c.ent_type_ == "PERSON" for c in victim.children):
+        return 1, None, 0.7  # "recently elected secretary, John Manningham,"
     return None
 
 
@@ -521,7 +562,12 @@ def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
 
     A list with one number in front ("52 policemen, soldiers and guards") is that number.
     """
-    conjs = [c for c in victim.children if c.dep_ == "conj" and not any(g.dep_ in ("acl", "relcl") for g in c.children)]
+    # "secretary, John Manningham, and his wife": the parse may hang the list on the apposition
+    heads = [victim, *(c for c in victim.children if c.dep_ == "appos" and c.tag_ == "NNP")]
+    conjs = [
+        c for h in heads for c in h.children
+        if c.dep_ == "conj" and not any(g.dep_ in ("acl", "relcl") for g in c.children)
+    ]  # fmt: skip
     if (
         victim.tag_ == "NNP"
         and victim.ent_type_ != "PERSON"
@@ -537,8 +583,8 @@ def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
         own = (
             any(c.dep_ == "nummod" for c in conj.children)
             or conj.tag_ == "NNP"
-            or any(c.dep_ == "det" for c in conj.children)
-        )
+            or any(c.dep_ == "det" or (c.dep_ == "poss" and c.tag_ == "PRP$") for c in conj.children)
+        )  # "and five managers", "and Smith", "and a guard", "and his wife"
         counted = _count(conj) if own else None
         if counted is not None:
             total += counted[0]

@@ -139,6 +139,8 @@ def _event_type(token: Token) -> str | None:
         return None  # "attack submarines", "attack helicopters"
     if etype == "assault" and token.lemma_ in ("kill", "wound", "injure") and _fight_in(token.sent):
         return None  # "troops killed 384 Libyans in fighting": the battle is the event
+    if etype == "assault" and token.lemma_.lower() in _GROUND_ATTACKS and _repelled_in(token.sent):
+        return None  # "Iraq said it repelled an attack": a fight (ANNOTATION.md conventions)
     if etype in ("agree", "release") and token.pos_ == "NOUN" and _under_demand(token):
         return None  # "called for a ceasefire": the demand only (see ANNOTATION.md)
     return etype
@@ -266,10 +268,19 @@ def _under_demand(token: Token) -> bool:
 
 
 _FIGHT_WORDS = frozenset({"fighting", "battle", "clash", "offensive", "combat", "counter-offensive"})
+_REPEL = frozenset({"repel", "repulse", "rebuff"})
+_GROUND_ATTACKS = frozenset({"attack", "assault", "counterattack", "counter-attack"})
 
 
 def _fight_in(sent: Span) -> bool:
-    return any(t.lemma_.lower() in _FIGHT_WORDS for t in sent)
+    return any(t.lemma_.lower() in _FIGHT_WORDS for t in sent) or _repelled_in(sent)
+
+
+def _repelled_in(sent: Span) -> bool:
+    return any(
+        t.lemma_.lower() in _REPEL or (t.lemma_ == "beat" and any(c.lower_ == "back" for c in t.children))
+        for t in sent
+    )
 
 
 _WAR_WORDS = frozenset(
