@@ -99,7 +99,9 @@ def agreement(groups: list[list[Item]], adjudicated: list[Item]) -> None:
     names = ["original", *(f"re-annotation {n}" for n in range(1, len(groups)))]
     print(f"agreement on {len(adjudicated)} adjudicated items (F1; casualties = kind + exact count)")
     for (i, a), (j, b) in combinations(enumerate(groups), 2):
-        print(f"  {names[i]:>16} vs {names[j]:<16} casualties {_f1(cas(a), cas(b)):.2f}  events {_f1(evt(a), evt(b)):.2f}")
+        print(
+            f"  {names[i]:>16} vs {names[j]:<16} casualties {_f1(cas(a), cas(b)):.2f}  events {_f1(evt(a), evt(b)):.2f}"
+        )
     for name, group in zip(names, groups, strict=True):
         c, e = _f1(cas(group), cas(adjudicated)), _f1(evt(group), evt(adjudicated))
         print(f"  {name:>16} vs majority          casualties {c:.2f}  events {e:.2f}")

@@ -444,9 +444,8 @@ PEOPLE = frozenset(
      "technician", "operator", "guest", "visitor", "patient", "body", "dead", "life", "lives", "personnel",
      "force", "army", "unit", "brigade", "division", "battalion", "company", "platoon", "squad", "colleague",
      "secretary", "wife", "husband", "son", "daughter", "mother", "father", "brother", "sister", "friend",
-     "astronaut", "chief", "head", "spokesman", "partner", "friend", "son", "daughter", "wife", "husband",
-     "father", "mother", "brother", "sister", "couple", "player", "athlete", "hijacker", "kidnapper", "robber",
-     "thief", "criminal", "activist", "dissident", "opponent", "politician", "lawmaker", "deputy", "senator",
+     "astronaut", "chief", "head", "spokesman", "partner", "couple", "player", "athlete", "hijacker", "kidnapper",
+     "robber", "thief", "criminal", "activist", "dissident", "opponent", "politician", "lawmaker", "deputy", "senator",
      "ambassador", "envoy", "consul", "attache", "missionary", "volunteer", "aide", "bodyguard", "hiker"}
 )  # fmt: skip
 # Nouns ending like person nouns that are not people, common in business news.

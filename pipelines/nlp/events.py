@@ -278,8 +278,7 @@ def _fight_in(sent: Span) -> bool:
 
 def _repelled_in(sent: Span) -> bool:
     return any(
-        t.lemma_.lower() in _REPEL or (t.lemma_ == "beat" and any(c.lower_ == "back" for c in t.children))
-        for t in sent
+        t.lemma_.lower() in _REPEL or (t.lemma_ == "beat" and any(c.lower_ == "back" for c in t.children)) for t in sent
     )
 
 
