@@ -137,6 +137,14 @@ def print_report(name: str, r: Report) -> None:
     print(f"{'  modality acc.':<20} {acc:6.2f}   ({r.modality_right}/{r.modality_total} matched types)")
 
 
+def _by_corpus(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Items by the corpus of their source: reuters21578, seed, lee (ABC news 2001-02)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        out[item["source"].split("/")[0].removesuffix("50")].append(item)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gold", type=Path, default=GOLD)
@@ -153,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = {name: evaluate(parts[name], nlp) for name in names}
     for name, report in reports.items():
         print_report(name, report)
+    for name in names:
+        print(f"\n== {name} by corpus ==")
+        for corpus, subset in sorted(_by_corpus(parts[name]).items()):
+            r = evaluate(subset, nlp)
+            (_, _, cf, cn), (_, _, ef, en) = r.casualty.prf(), r.events.prf()
+            print(f"{corpus:<14} {r.items:4d} items   casualties F1 {cf:.2f} ({cn} gold)   events F1 {ef:.2f} ({en} gold)")
     if a.errors:
         print("\n== dev errors ==")
         print("\n".join(reports["dev"].errors))

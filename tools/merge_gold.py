@@ -5,11 +5,12 @@
 Items whose text appears twice (the same wire sentence in two stories) are kept once, the
 first by part order, so one sentence can never sit in both the dev and the test split.
 
-Items that were re-annotated blind (tests/data/gold/reannotated/*.jsonl, parts a-c) are
-adjudicated by majority over the original and the re-annotations: a casualty (kind, count)
-or an event type is kept when at least two of the three annotators have it, with the
-majority qualifier or modality (ties go to the earliest annotator). The script prints how
-well the annotators agree, pairwise and with the adjudicated labels.
+Items that were annotated more than once (tests/data/gold/reannotated/*.jsonl: parts a-c by
+two more blind annotators; part k by a second one, and by a third where the two disagreed)
+are adjudicated by majority: a casualty (kind, count) or an event type is kept when more
+than half of the item's annotators have it, with the majority qualifier or modality (ties go
+to the earliest annotator). The script prints how well the annotators agree, pairwise and
+with the adjudicated labels.
 
 One guide rule the parts applied differently is made uniform here: `threaten` events
 whose threat was made carry modality `occurred`.
@@ -56,13 +57,14 @@ def _majority(values: list[Any]) -> Any:
 
 
 def adjudicate(versions: list[Item]) -> Item:
-    """Majority labels of three annotations of one item (the first is the original)."""
+    """Majority labels of two or three annotations of one item (the first is the original)."""
     merged = dict(versions[0])
     keys = [casualty_keys(v) for v in versions]
+    need = len(versions) // 2 + 1
     casualties = []
     for key in sorted(set().union(*keys)):
         support = sorted((k[key] for k in keys), reverse=True)
-        for n in range(support[1]):  # the multiplicity at least two annotators agree on
+        for n in range(support[need - 1]):  # the multiplicity a majority of annotators agree on
             facts = [[c for c in v["casualties"] if (c["kind"], int(c["count"])) == key] for v in versions]
             have = [f[n] for f in facts if len(f) > n]
             fact = dict(have[0])
@@ -71,7 +73,7 @@ def adjudicate(versions: list[Item]) -> Item:
     events = []
     for etype in sorted(set().union(*(event_types(v) for v in versions))):
         have = [next(e for e in v["events"] if e["type"] == etype) for v in versions if etype in event_types(v)]
-        if len(have) >= 2:
+        if len(have) >= need:
             events.append({**have[0], "modality": _majority([e.get("modality") for e in have])})
     merged["casualties"] = casualties
     merged["events"] = events
@@ -87,7 +89,7 @@ def _f1(a: list[Counter[Any]], b: list[Counter[Any]]) -> float:
     return 2 * tp / total if total else 1.0
 
 
-def agreement(groups: list[list[Item]], adjudicated: list[Item]) -> None:
+def agreement(names: list[str], groups: list[list[Item]], adjudicated: list[Item]) -> None:
     """Print annotator agreement: pairwise F1 and each annotator against the majority."""
 
     def cas(items: list[Item]) -> list[Counter[Any]]:
@@ -96,8 +98,7 @@ def agreement(groups: list[list[Item]], adjudicated: list[Item]) -> None:
     def evt(items: list[Item]) -> list[Counter[Any]]:
         return [Counter(event_types(i)) for i in items]
 
-    names = ["original", *(f"re-annotation {n}" for n in range(1, len(groups)))]
-    print(f"agreement on {len(adjudicated)} adjudicated items (F1; casualties = kind + exact count)")
+    print(f"\nagreement on {len(adjudicated)} items annotated {len(names)} times (F1; casualties = kind + exact count)")
     for (i, a), (j, b) in combinations(enumerate(groups), 2):
         print(
             f"  {names[i]:>16} vs {names[j]:<16} casualties {_f1(cas(a), cas(b)):.2f}  events {_f1(evt(a), evt(b)):.2f}"
@@ -108,13 +109,14 @@ def agreement(groups: list[list[Item]], adjudicated: list[Item]) -> None:
 
 
 def main() -> None:
-    reannotated = [
-        {i["id"]: uniform(i) for i in read_jsonl(p)} for p in sorted((DATA / "gold" / "reannotated").glob("*.jsonl"))
-    ]
+    reannotated = {
+        p.stem: {i["id"]: uniform(i) for i in read_jsonl(p)}
+        for p in sorted((DATA / "gold" / "reannotated").glob("*.jsonl"))
+    }
     seen: set[str] = set()
     items = []
-    groups: list[list[Item]] = [[] for _ in range(len(reannotated) + 1)]
-    adjudicated: list[Item] = []
+    # Items by who annotated them ("original" plus re-annotation files) -> versions and verdicts.
+    groups: dict[tuple[str, ...], tuple[list[list[Item]], list[Item]]] = {}
     for part in sorted((DATA / "gold").glob("part_*.jsonl")):
         for item in read_jsonl(part):
             key = re.sub(r"\W+", " ", item["text"]).strip().lower()
@@ -122,18 +124,20 @@ def main() -> None:
                 continue
             seen.update((key, item["id"]))
             item = uniform(item)
-            versions = [item] + [r[item["id"]] for r in reannotated if item["id"] in r]
-            if len(versions) == len(groups) and len(versions) >= 3:
-                for group, version in zip(groups, versions, strict=True):
-                    group.append(version)
+            who = [name for name, r in reannotated.items() if item["id"] in r]
+            if who:
+                versions = [item] + [reannotated[name][item["id"]] for name in who]
+                columns, verdicts = groups.setdefault(("original", *who), ([[] for _ in versions], []))
+                for column, version in zip(columns, versions, strict=True):
+                    column.append(version)
                 item = adjudicate(versions)
-                adjudicated.append(item)
+                verdicts.append(item)
             items.append(item)
     out = DATA / "facts_gold.jsonl"
     out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     print(f"{len(items)} items -> {out}")
-    if adjudicated:
-        agreement(groups, adjudicated)
+    for names, (columns, verdicts) in sorted(groups.items()):
+        agreement(list(names), columns, verdicts)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ ADJ_TRIGGERS = {
 NOUN_TRIGGERS = {
     "casualty": "killed_or_injured", "death": "killed", "fatality": "killed", "toll": "killed",
     "injury": "injured", "hostage": "kidnapped", "refugee": "displaced", "evacuee": "displaced",
-    "arrest": "arrested", "detainee": "arrested", "dead": "killed", "body": "killed",
+    "arrest": "arrested", "dead": "killed", "body": "killed",
     "abduction": "kidnapped", "kidnapping": "kidnapped", "assassination": "killed", "murder": "killed",
     "corpse": "killed", "loss": "killed_or_injured",
 }  # fmt: skip
@@ -89,7 +89,7 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
             kind = _trigger_kind(token)
             if kind is None or context.hypothetical(token) or context.cumulative(token):
                 continue
-            if illness and kind == "killed":
+            if illness and kind == "killed" and token.lemma_.lower() in _BARE_DEATH_TRIGGERS:
                 continue  # deaths from disease are not casualties of violence or disaster
             ents = context.sentence_entities(sent) if ents is None else ents
             for fact in _facts_for_trigger(token, _combined_kind(token, kind), sent, ents, published_at):
@@ -280,7 +280,7 @@ def _is_toll_update(trigger: Token) -> bool:
 def _facts_for_trigger(
     trigger: Token, kind: str, sent: Span, ents: list[Span], published_at: datetime
 ) -> Iterable[CasualtyFact]:
-    counts = [(v, c) for v in _victims(trigger) if _is_people(v, trigger) and (c := _group_count(v)) is not None]
+    counts = [group for v in _victims(trigger) if _is_people(v, trigger) for group in _group_counts(v)]
     if not counts and kind in ("arrested", "kidnapped"):
         # only people are arrested: a name the NER took for a place is a person here
         named: tuple[int, str | None, float] = (1, None, 0.6)
@@ -444,6 +444,8 @@ PEOPLE = frozenset(
      "technician", "operator", "guest", "visitor", "patient", "body", "dead", "life", "lives", "personnel",
      "force", "army", "unit", "brigade", "division", "battalion", "company", "platoon", "squad", "colleague",
      "secretary", "wife", "husband", "son", "daughter", "mother", "father", "brother", "sister", "friend",
+     "schoolgirl", "schoolboy", "schoolchild", "schoolchildren", "guide", "climber", "swimmer", "surfer", "skier",
+     "holidaymaker", "backpacker", "firefighter", "fireman", "firemen", "rescuer", "occupant", "toddler",
      "astronaut", "chief", "head", "spokesman", "partner", "couple", "player", "athlete", "hijacker", "kidnapper",
      "robber", "thief", "criminal", "activist", "dissident", "opponent", "politician", "lawmaker", "deputy", "senator",
      "ambassador", "envoy", "consul", "attache", "missionary", "volunteer", "aide", "bodyguard", "hiker"}
@@ -462,6 +464,8 @@ def _is_people(victim: Token, trigger: Token) -> bool:
         return _is_people(group[0], trigger)  # "one of its sacred cows" is a cow
     if victim is trigger or victim.pos_ in ("NUM", "PRON") or victim.lower_ in ZERO_WORDS | _QUANTITY_NOUNS:
         return True
+    if victim.lower_ == "old" and victim.i >= 2 and victim.doc[victim.i - 2].lower_ == "year":
+        return True  # "the 26-year-old"
     lemma = victim.lemma_.lower()
     if lemma in _NOT_PEOPLE or lemma in _NOT_VICTIMS:
         return False
@@ -513,6 +517,10 @@ def _count(victim: Token) -> tuple[int, str | None, float] | None:
             return 3, "about", 0.6
     if victim.lower_ in ("he", "she", "him", "her"):
         return 1, None, 0.7  # "He was seriously injured"
+    if victim.lower_ == "old" and victim.i >= 2 and victim.doc[victim.i - 2].lower_ == "year":
+        return 1, None, 0.7  # "the 26-year-old who has been arrested"
+    if victim.lower_ in ("some", "several") and any(o.tag_ == "NNS" for o in context.prep_objects(victim, ("of",))):
+        return 3, "about", 0.6  # "some of the gunmen have been arrested"
     if victim.lower_ in ("another", "one") and victim.dep_ in ("nsubj", "nsubjpass", "dobj"):
         return 1, None, 0.7  # "another was seriously hurt"
     if victim.lemma_.lower() in ("total", "number"):  # "a total of 19 people"
@@ -556,17 +564,65 @@ def _no_reports_of(token: Token) -> bool:
     return any(c.dep_ == "det" and c.lower_ == "no" for c in node.head.head.children)
 
 
-def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
-    """A victim and the groups coordinated with it: "Sapio and five managers" = 6.
+Counted = tuple[int, str | None, float]  # count, qualifier, confidence
 
-    A list with one number in front ("52 policemen, soldiers and guards") is that number.
+
+def _group_counts(victim: Token) -> list[tuple[Token, Counted]]:
+    """A victim and the groups coordinated with it, as the groups to report.
+
+    Groups counted separately are separate facts (ANNOTATION.md): "three US troops and five
+    members of the opposition" = 3 and 5. A person joined to a counted group is one group:
+    "Sapio and five managers" = 6. A list with one number in front ("52 policemen, soldiers
+    and guards") is that number; "18 tourists, 14 of them Australians" is 18.
     """
+    conjs = _conjuncts(victim)
+    first = _count(victim)
+    if first is not None and _has_number(victim) and any(_has_number(c) for c in conjs):
+        groups = [(victim, first)]
+        for conj in conjs:
+            if _subset(conj):
+                continue
+            counted = _count(conj) if _own_count(conj) else None
+            if counted is not None:
+                groups.append((conj, counted))
+        return groups
+    total = _group_count(victim)
+    return [] if total is None else [(victim, total)]
+
+
+def _subset(conj: Token) -> bool:
+    """ "14 of them Australians": a part of the group before it, not another group."""
+    return any(
+        o.lower_ == "them" for n in conj.children if n.dep_ == "nummod" for o in context.prep_objects(n, ("of",))
+    )
+
+
+def _own_count(conj: Token) -> bool:
+    """ "and five managers", "and Smith", "and a guard", "and his wife" count on their own."""
+    return (
+        any(c.dep_ == "nummod" for c in conj.children)
+        or conj.tag_ == "NNP"
+        or any(c.dep_ == "det" or (c.dep_ == "poss" and c.tag_ == "PRP$") for c in conj.children)
+    )
+
+
+def _conjuncts(victim: Token) -> list[Token]:
+    """The members of a coordinated list after ``victim``; the parse chains them (A -> B -> C)."""
     # "secretary, John Manningham, and his wife": the parse may hang the list on the apposition
-    heads = [victim, *(c for c in victim.children if c.dep_ == "appos" and c.tag_ == "NNP")]
-    conjs = [
-        c for h in heads for c in h.children
-        if c.dep_ == "conj" and not any(g.dep_ in ("acl", "relcl") for g in c.children)
-    ]  # fmt: skip
+    frontier = [victim, *(c for c in victim.children if c.dep_ == "appos" and c.tag_ == "NNP")]
+    found: list[Token] = []
+    while frontier and len(found) < 8:
+        node = frontier.pop(0)
+        for c in node.children:
+            if c.dep_ == "conj" and not any(g.dep_ in ("acl", "relcl") for g in c.children):
+                found.append(c)
+                frontier.append(c)
+    return found
+
+
+def _group_count(victim: Token) -> Counted | None:
+    """A victim and the groups coordinated with it, summed: "Sapio and five managers" = 6."""
+    conjs = _conjuncts(victim)
     if (
         victim.tag_ == "NNP"
         and victim.ent_type_ != "PERSON"
@@ -579,12 +635,9 @@ def _group_count(victim: Token) -> tuple[int, str | None, float] | None:
         return None
     total, qualifier, confidence = first
     for conj in conjs:
-        own = (
-            any(c.dep_ == "nummod" for c in conj.children)
-            or conj.tag_ == "NNP"
-            or any(c.dep_ == "det" or (c.dep_ == "poss" and c.tag_ == "PRP$") for c in conj.children)
-        )  # "and five managers", "and Smith", "and a guard", "and his wife"
-        counted = _count(conj) if own else None
+        if _subset(conj):
+            continue
+        counted = _count(conj) if _own_count(conj) else None
         if counted is not None:
             total += counted[0]
     return total, qualifier, confidence

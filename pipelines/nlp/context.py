@@ -206,6 +206,12 @@ def modality(trigger: Token) -> str:
 _HISTORY_MARKERS = ("since", "so far", "throughout", "during the war", "in the war", "-year war")
 
 
+_MONTHS_AND_DAYS = frozenset(
+    {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+     "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+)  # fmt: skip
+
+
 def cumulative(trigger: Token) -> bool:
     """A total over a period, not an incident: "since the war began", "in the six-year war",
     "died in land disputes last year", "killed this year"."""
@@ -221,12 +227,17 @@ def cumulative(trigger: Token) -> bool:
         if t.ent_type_ == "DATE" and t.lower_ == "year" and t.dep_ in ("npadvmod", "pobj"):
             if t.i + 1 < len(t.doc) and t.doc[t.i + 1].lower_ in ("-", "old"):
                 continue  # "a 75-year-old woman" is an age
+            if any(w.lower_ in _MONTHS_AND_DAYS for w in t.doc[max(sent.start, t.i - 4) : t.i]):
+                continue  # "in May last year": one dated incident
             return True
     return False
 
 
 def _turned_down(node: Token) -> bool:
     return node.lemma_ == "turn" and any(c.dep_ == "prt" and c.lower_ == "down" for c in node.children)
+
+
+_ATTEMPTS = frozenset({"fail", "try", "attempt", "seek", "want", "plan", "intend", "aim", "hope", "refuse", "vow"})
 
 
 def hypothetical(trigger: Token) -> bool:
@@ -243,6 +254,8 @@ def hypothetical(trigger: Token) -> bool:
                 return True
         if node is not trigger and node.lemma_.lower() in THREAT_LEMMAS | {"risk"}:
             return True
+        if node.dep_ == "xcomp" and node.head.lemma_.lower() in _ATTEMPTS:
+            return True  # "has failed to arrest", "trying to arrest": not done
         if node.dep_ in ("relcl", "acl") or any(c.dep_ == "advmod" and c.lower_ == "when" for c in node.children):
             return False
     return False

@@ -77,7 +77,8 @@ _DEAL_WORDS = frozenset(
 )  # fmt: skip
 _PERSONISH = frozenset({"PERSON", "ORG", "GPE", "NORP"})
 _NON_MILITARY_KINDS = frozenset(
-    {"heart", "panic", "asthma", "reform", "sales", "charm", "diplomatic", "peace", "marketing", "advertising",
+    {"pace", "spin", "bowling",
+     "heart", "panic", "asthma", "reform", "sales", "charm", "diplomatic", "peace", "marketing", "advertising",
      "takeover", "legal", "political", "export", "price", "media", "public", "relations"}
 )  # fmt: skip
 _PEOPLE = frozenset(
@@ -154,6 +155,11 @@ def _lexical_type(token: Token) -> str | None:
     lemma = token.lemma_.lower()
     if lemma == "boycott" and any(t.lemma_.lower() in _ASSEMBLIES for t in token.subtree if t is not token):
         return "protest"  # "boycotted the annual meeting", "would boycott parliament"
+    if lemma in ("retaliation", "vengeance", "reprisal", "countermeasure", "revenge") and token.head.lower_ in (
+        "in",
+        "as",
+    ):
+        return None  # "raided a rig in retaliation for ...": the motive of the act the sentence reports
     if lemma in ("retaliation", "vengeance", "reprisal", "countermeasure", "revenge"):
         return "sanction" if _trade(token) else "assault"  # threatened, beside a "threaten" (see below)
     if (
@@ -217,7 +223,7 @@ def _lexical_type(token: Token) -> str | None:
 
 _DEAL_VERBS = frozenset({"sign", "reach", "reject", "accept", "approve", "ratify", "conclude", "agree", "negotiate"})
 _NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospect", "indication", "talk", "hope"})
-_RISK_HEADS = frozenset({"risk", "danger", "fear", "possibility", "spectre", "threat", "prospect"})
+_RISK_HEADS = frozenset({"risk", "danger", "fear", "possibility", "spectre", "prospect"})
 
 
 def _not_reported(token: Token) -> bool:
@@ -507,6 +513,10 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
                 return True
             if c.lower_ == "of" and any(o.lemma_.lower() in _THREATENED_ACTS for o in c.children):
                 return True
+            if c.dep_ == "ccomp" and any(
+                t.lemma_.lower() in ("retaliatory", "retaliate", "retaliation", "reprisal") for t in c.subtree
+            ):
+                return True  # "warned the United States it may take retaliatory measures"
         return False
     if lemma == "protest":
         return True
@@ -551,8 +561,12 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return False  # "talk of a rate cut" is a topic; talks are "talks"
     if lemma in ("request", "demand") and token.head.lower_ == "at":
         return False  # "recalled at Gynex's request"
-    if lemma == "threat" and any(c.dep_ == "det" and c.lower_ == "no" for c in token.children):
-        return False  # "I know of no threat"
+    if lemma == "threat" and any(c.dep_ == "det" and c.lower_ in ("no", "any") for c in token.children):
+        return False  # "I know of no threat", "not aware of any specific threat"
+    if lemma == "threat" and any(
+        o.ent_type_ not in _PERSONISH and o.pos_ != "PROPN" for o in context.prep_objects(token, ("to",))
+    ):
+        return False  # "a threat to property", "poses a threat to peace": a danger, not a threat made
     if lemma in ("meeting", "conference") and token.head.lower_ == "at" and token.head.head.pos_ == "VERB":
         return not any(t.lemma_ in ("die", "collapse") for t in token.head.head.subtree)
     if lemma == "strike":  # a labour strike; "strike price" and the like are not events
@@ -582,7 +596,7 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma == "march":
         return not _forces_involved(token)
     if lemma == "tariff":
-        return bool(children & {"retaliatory", "punitive", "threatened"} or token.head.lemma_ in ("impose", "slap",
+        return bool(children & {"retaliatory", "punitive", "threaten"} or token.head.lemma_ in ("impose", "slap",
                                                                                                "threaten"))  # fmt: skip
     if lemma == "proposal":
         return True
@@ -685,6 +699,8 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         modality = "occurred"  # "turned down union demands": the demands were made
     if etype == "threaten" and modality != "refused":
         modality = "occurred"  # the threat itself was made (ANNOTATION.md)
+    elif trigger.head.lower_ == "of" and trigger.head.head.lemma_.lower() in ("threat", "ultimatum"):
+        modality = "threatened"  # "repeated the threat of sanctions"
     evidence = sent.text.rstrip()
     return EventFact(
         type=etype,
