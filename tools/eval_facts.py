@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         for corpus, subset in sorted(_by_corpus(parts[name]).items()):
             r = evaluate(subset, nlp)
             (_, _, cf, cn), (_, _, ef, en) = r.casualty.prf(), r.events.prf()
-            print(f"{corpus:<13} {r.items:4d} items  casualties F1 {cf:.2f} ({cn} gold)  events F1 {ef:.2f} ({en} gold)")
+            print(
+                f"{corpus:<13} {r.items:4d} items  casualties F1 {cf:.2f} ({cn} gold)  events F1 {ef:.2f} ({en} gold)"
+            )
     if a.errors:
         print("\n== dev errors ==")
         print("\n".join(reports["dev"].errors))
