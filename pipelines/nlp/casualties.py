@@ -95,6 +95,8 @@ def extract_casualties(doc: Doc, published_at: datetime) -> tuple[CasualtyFact, 
             for fact in _facts_for_trigger(token, _combined_kind(token, kind), sent, ents, published_at):
                 if fact.count == 1 and _bare_death(token, sent):
                     continue  # "succeeding Henry Heinz II, who died on February 23": an obituary
+                if fact.kind == "injured" and _sports_injury(sent):
+                    continue  # "withdrew from the match with a recurring arm injury"
                 _merge(facts, fact, updated=_is_toll_update(token))
     return tuple(facts)
 
@@ -112,6 +114,19 @@ _INCIDENT = frozenset(
      "electrocute", "smoke", "burn", "search", "sea", "custody", "guerrilla", "rebel", "hostage", "abduct"}
 )  # fmt: skip
 _BARE_DEATH_TRIGGERS = frozenset({"die", "death", "dead", "perish", "missing", "miss"})
+
+
+_SPORT = frozenset(
+    {"match", "innings", "wicket", "tournament", "season", "game", "court", "cricket", "tennis", "football", "rugby",
+     "yorker", "bowler", "batsman", "championship", "cup", "olympics", "squad", "coach", "semi-final", "final",
+     "golf", "soccer", "league", "goalkeeper", "midfielder", "hamstring", "groin"}
+)  # fmt: skip
+
+
+def _sports_injury(sent: Span) -> bool:
+    """A player's injury in a sports story: not a casualty of violence, accident or disaster."""
+    lemmas = {t.lemma_.lower() for t in sent}
+    return bool(lemmas & _SPORT) and not lemmas & (_INCIDENT - {"injury", "wound", "injure"})
 
 
 def _bare_death(trigger: Token, sent: Span) -> bool:
@@ -326,10 +341,15 @@ def _victims(trigger: Token) -> list[Token]:
             # "60 suffered slight injuries": the sufferers are the victims
             return [c for c in trigger.head.children if c.dep_ == "nsubj"]
         of = context.prep_objects(trigger, ("of",))
+        if not of and trigger.dep_ == "conj" and trigger.head.pos_ == "NOUN":
+            of = context.prep_objects(trigger.head, ("of",))  # "the abduction and murder of Sarah Payne"
         if lemma in ("abduction", "kidnapping", "assassination", "murder", "arrest", "death", "loss") and of:
             return of  # "the abduction of two Germans", "the deaths of the seven astronauts"
         if lemma in ("arrest", "loss") and not any(
-            c.dep_ == "nummod" or (c.dep_ == "poss" and c.tag_ == "PRP$") for c in trigger.children
+            c.dep_ == "nummod"
+            or (c.dep_ == "poss" and c.tag_ == "PRP$")
+            or (c.dep_ in ("det", "amod") and c.lower_ in ("no", "several", "some", "few"))
+            for c in trigger.children
         ):
             return []  # "today's arrest" without who or how many; "his arrest" is one
         return [trigger]  # "3,000 casualties", "no casualties", "12 deaths", "his abduction"
