@@ -206,10 +206,11 @@ def modality(trigger: Token) -> str:
 _HISTORY_MARKERS = ("since", "so far", "throughout", "during the war", "in the war", "-year war")
 
 
-_MONTHS_AND_DAYS = frozenset(
+MONTHS = frozenset(
     {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
-     "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+     "december"}
 )  # fmt: skip
+_MONTHS_AND_DAYS = MONTHS | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
 def cumulative(trigger: Token) -> bool:

@@ -204,9 +204,16 @@ def _lexical_type(token: Token) -> str | None:
         executed = _has_child_lemma(token, {"mass", "summary", "public"}) or any(
             c.lower_ == "of" for c in token.children
         )
-        if lemma in ("assassination", "massacre", "shooting", "killing", "bloodshed") or (
-            lemma == "execution" and executed
-        ):
+        if lemma in (
+            "assassination",
+            "massacre",
+            "shooting",
+            "killing",
+            "bloodshed",
+            "murder",
+            "abduction",
+            "kidnapping",
+        ) or (lemma == "execution" and executed):
             return "assault"
         if lemma == "call" and any(c.lower_ in ("for", "from") for c in token.children):
             return "demand"  # "the U.S. call for an immediate end to hostilities"
@@ -221,6 +228,8 @@ def _lexical_type(token: Token) -> str | None:
     return None
 
 
+_MARKET = frozenset({"stock", "share", "market", "price", "dollar", "bond", "index", "wall", "trading", "investor",
+                     "currency", "yen", "gold", "futures", "buyback"})  # fmt: skip
 _DEAL_VERBS = frozenset({"sign", "reach", "reject", "accept", "approve", "ratify", "conclude", "agree", "negotiate"})
 _NOT_REPORTED_HEADS = frozenset({"plan", "sign", "intention", "mention", "prospect", "indication", "talk", "hope"})
 _RISK_HEADS = frozenset({"risk", "danger", "fear", "possibility", "spectre", "prospect"})
@@ -231,13 +240,18 @@ def _not_reported(token: Token) -> bool:
 
     "no truce was reached" stays: that is a refusal, reported as such.
     """
-    if any(c.dep_ == "det" and c.lower_ == "no" for c in token.children) and token.head.lemma_ not in (
-        "reach",
-        "sign",
-        "agree",
-        "achieve",
-        "make",
-        "conclude",
+    if (
+        any(c.dep_ == "det" and c.lower_ == "no" for c in token.children)
+        and token.dep_ != "attr"
+        and token.head.lemma_
+        not in (
+            "reach",
+            "sign",
+            "agree",
+            "achieve",
+            "make",
+            "conclude",
+        )
     ):
         return True
     if token.head.lower_ == "of" and token.head.head.lemma_.lower() in _RISK_HEADS:
@@ -245,6 +259,8 @@ def _not_reported(token: Token) -> bool:
     for node in [token, *context.ancestors(token, 5)]:
         if any(c.lower_ == "never" for c in node.children):
             return True
+        if node is not token and node.lemma_.lower() in _RISK_HEADS and node.pos_ == "NOUN":
+            return True  # "a danger he would attack another child"
         if (
             node is not token
             and node.lemma_.lower() in _NOT_REPORTED_HEADS
@@ -310,6 +326,10 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
     preps = {c.lower_ for c in token.children if c.dep_ in ("prep", "prt")}
     if lemma == "call" and ("for" in preps or ("on" in preps and any(c.dep_ == "xcomp" for c in token.children))):
         return "demand"  # "called for a ceasefire", "called on Russia to accept"
+    if lemma == "call" and any(
+        c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ == "for" for m in c.children) for c in token.children
+    ):
+        return "demand"  # "called for pilots to be better trained"
     if lemma == "hit" and any(c.lemma_ in ("tanker", "ship", "vessel", "target", "base", "platform", "town", "city")
                               for c in token.children if c.dep_ in ("dobj", "nsubjpass")):  # fmt: skip
         return "assault"
@@ -446,7 +466,8 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
     if lemma in ("sign", "conclude", "settle", "ratify"):
         return any(o.lemma_.lower() in _DEAL_WORDS for o in objs)
     if lemma == "free" or lemma == "release":
-        return any(o.lemma_.lower() in _CAPTIVES | _PEOPLE or o.ent_type_ in ("PERSON", "NORP") for o in objs) or any(
+        people = _CAPTIVES | _PEOPLE | {"he", "she", "they", "him", "her", "them"}
+        return any(o.lemma_.lower() in people or o.ent_type_ in ("PERSON", "NORP") for o in objs) or any(
             t.lemma_.lower() in _CAPTIVITY for t in token.sent
         )
     if lemma == "swap":
@@ -555,12 +576,18 @@ def _noun_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         return any(c.lower_ == "for" for c in token.children) or any(c.tag_ == "PRP$" for c in token.children)
     if lemma == "proposal":
         return False  # a proposal is a document; proposing is the event ("proposed a merger")
+    if lemma in ("agreement", "deal") and token.dep_ == "attr" and any(c.lower_ == "no" for c in token.children):
+        return True  # "there was no agreement": refused (see _event)
     if lemma in ("agreement", "accord", "deal", "pact", "treaty", "contract") and not _deal_made(token):
         return False  # "under the credit agreement", "the deal was rated AAA": an existing contract
     if lemma == "talk" and token.tag_ == "NN":
         return False  # "talk of a rate cut" is a topic; talks are "talks"
     if lemma in ("request", "demand") and token.head.lower_ == "at":
         return False  # "recalled at Gynex's request"
+    if lemma == "rally" and (
+        any(c.dep_ == "dobj" for c in token.children) or any(t.lemma_.lower() in _MARKET for t in token.sent)
+    ):
+        return False  # "rally world opinion", "an explosive rally on Wall Street"
     if lemma == "threat" and any(c.dep_ == "det" and c.lower_ in ("no", "any") for c in token.children):
         return False  # "I know of no threat", "not aware of any specific threat"
     if lemma == "threat" and any(
@@ -697,6 +724,8 @@ def _event(trigger: Token, etype: str, sent: Span, ents: list[Span], published_a
         modality = "occurred"  # strikers are on strike, whatever is threatened against them
     if etype == "demand" and trigger.pos_ == "NOUN" and modality == "refused" and not context.is_negated(trigger):
         modality = "occurred"  # "turned down union demands": the demands were made
+    if etype == "agree" and trigger.dep_ == "attr" and any(c.lower_ == "no" for c in trigger.children):
+        modality = "refused"
     if etype == "threaten" and modality != "refused":
         modality = "occurred"  # the threat itself was made (ANNOTATION.md)
     elif trigger.head.lower_ == "of" and trigger.head.head.lemma_.lower() in ("threat", "ultimatum"):
