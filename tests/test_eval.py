@@ -9,10 +9,11 @@ import pytest
 
 from tools.eval_facts import evaluate, load_gold, split_of
 
-# Floors a few points under the held-aside figures measured on 2026-11-27 (casualty F1 0.77,
-# event-type F1 0.77, exact counts 0.98), so a regression fails the suite. The targets
-# (0.90 / 0.80) are not met yet: raise these as the extractors improve.
-FLOORS = {"casualty_f1": 0.74, "event_f1": 0.74, "exact_count": 0.95, "dev_casualty_f1": 0.88, "dev_event_f1": 0.84}
+# Floors a few points under the held-aside figures measured on 2026-11-27 (Reuters and ABC
+# test items together: casualty F1 0.78, event-type F1 0.75, exact counts 0.97), so a
+# regression fails the suite. The targets (0.90 / 0.80) are not met: raise these as
+# the extractors improve.
+FLOORS = {"casualty_f1": 0.75, "event_f1": 0.72, "exact_count": 0.94, "dev_casualty_f1": 0.88, "dev_event_f1": 0.83}
 
 
 @pytest.fixture(scope="module")

@@ -89,23 +89,21 @@ def _f1(a: list[Counter[Any]], b: list[Counter[Any]]) -> float:
     return 2 * tp / total if total else 1.0
 
 
-def agreement(names: list[str], groups: list[list[Item]], adjudicated: list[Item]) -> None:
-    """Print annotator agreement: pairwise F1 and each annotator against the majority."""
+def agreement(annotations: dict[str, dict[str, Item]], verdicts: dict[str, Item]) -> None:
+    """Print annotator agreement: each pair on the items both annotated, and each annotator
+    against the adjudicated labels (a ceiling for any extractor)."""
 
-    def cas(items: list[Item]) -> list[Counter[Any]]:
-        return [casualty_keys(i) for i in items]
+    def f1s(a: dict[str, Item], b: dict[str, Item], ids: list[str]) -> str:
+        c = _f1([casualty_keys(a[i]) for i in ids], [casualty_keys(b[i]) for i in ids])
+        e = _f1([Counter(event_types(a[i])) for i in ids], [Counter(event_types(b[i])) for i in ids])
+        return f"casualties {c:.2f}  events {e:.2f}  ({len(ids)} items)"
 
-    def evt(items: list[Item]) -> list[Counter[Any]]:
-        return [Counter(event_types(i)) for i in items]
-
-    print(f"\nagreement on {len(adjudicated)} items annotated {len(names)} times (F1; casualties = kind + exact count)")
-    for (i, a), (j, b) in combinations(enumerate(groups), 2):
-        print(
-            f"  {names[i]:>16} vs {names[j]:<16} casualties {_f1(cas(a), cas(b)):.2f}  events {_f1(evt(a), evt(b)):.2f}"
-        )
-    for name, group in zip(names, groups, strict=True):
-        c, e = _f1(cas(group), cas(adjudicated)), _f1(evt(group), evt(adjudicated))
-        print(f"  {name:>16} vs majority          casualties {c:.2f}  events {e:.2f}")
+    print("\nannotator agreement (F1; casualties = kind + exact count)")
+    for (x, a), (y, b) in combinations(sorted(annotations.items()), 2):
+        if common := [i for i in a if i in b]:
+            print(f"  {x:>10} vs {y:<10} {f1s(a, b, common)}")
+    for x, a in sorted(annotations.items()):
+        print(f"  {x:>10} vs majority   {f1s(a, verdicts, list(a))}")
 
 
 def main() -> None:
@@ -115,8 +113,8 @@ def main() -> None:
     }
     seen: set[str] = set()
     items = []
-    # Items by who annotated them ("original" plus re-annotation files) -> versions and verdicts.
-    groups: dict[tuple[str, ...], tuple[list[list[Item]], list[Item]]] = {}
+    annotations: dict[str, dict[str, Item]] = {}  # annotator -> item id -> their labels
+    verdicts: dict[str, Item] = {}
     for part in sorted((DATA / "gold").glob("part_*.jsonl")):
         for item in read_jsonl(part):
             key = re.sub(r"\W+", " ", item["text"]).strip().lower()
@@ -126,18 +124,17 @@ def main() -> None:
             item = uniform(item)
             who = [name for name, r in reannotated.items() if item["id"] in r]
             if who:
-                versions = [item] + [reannotated[name][item["id"]] for name in who]
-                columns, verdicts = groups.setdefault(("original", *who), ([[] for _ in versions], []))
-                for column, version in zip(columns, versions, strict=True):
-                    column.append(version)
-                item = adjudicate(versions)
-                verdicts.append(item)
+                annotations.setdefault(part.stem, {})[item["id"]] = item
+                for name in who:
+                    annotations.setdefault(name, {})[item["id"]] = reannotated[name][item["id"]]
+                item = adjudicate([item] + [reannotated[name][item["id"]] for name in who])
+                verdicts[item["id"]] = item
             items.append(item)
     out = DATA / "facts_gold.jsonl"
     out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     print(f"{len(items)} items -> {out}")
-    for names, (columns, verdicts) in sorted(groups.items()):
-        agreement(list(names), columns, verdicts)
+    if verdicts:
+        agreement(annotations, verdicts)
 
 
 if __name__ == "__main__":
