@@ -28,6 +28,7 @@ VERBS = {
     "skirmish": "fight", "counterattack": "fight", "counter-attack": "fight",
     "fight": "fight", "clash": "fight", "repel": "fight", "repulse": "fight", "battle": "fight",
     "agree": "agree", "sign": "agree", "conclude": "agree", "settle": "agree", "ratify": "agree",
+    "finalise": "agree", "finalize": "agree",
     "meet": "consult", "visit": "consult", "negotiate": "consult", "confer": "consult", "host": "consult",
     "urge": "demand", "demand": "demand", "ask": "demand", "appeal": "demand", "propose": "demand",
     "request": "demand", "press": "demand", "insist": "demand", "plead": "demand", "petition": "demand",
@@ -43,7 +44,7 @@ NOUNS = {
     "bombardment": "assault", "invasion": "assault", "assault": "assault", "ambush": "assault",
     "hijacking": "assault", "bomb attack": "assault", "incursion": "assault", "sabotage": "assault",
     "skirmish": "fight", "counterattack": "fight", "counter-attack": "fight", "counter-offensive": "fight",
-    "firefight": "fight", "gunbattle": "fight",
+    "firefight": "fight", "gunbattle": "fight", "fight": "fight", "confrontation": "fight", "defeat": "fight",
     "fighting": "fight", "battle": "fight", "clash": "fight", "offensive": "fight", "combat": "fight",
     "agreement": "agree", "accord": "agree", "deal": "agree", "pact": "agree", "treaty": "agree",
     "truce": "agree", "ceasefire": "agree", "cease-fire": "agree", "armistice": "agree",
@@ -90,7 +91,7 @@ _CAPTIVITY = frozenset(
      "abduct"}
 )  # fmt: skip
 _THREATENED_ACTS = frozenset(
-    {"sanction", "action", "retaliation", "strike", "raid", "attack", "resumption", "reprisal", "war", "force",
+    {"sanction", "action", "retaliation", "response", "strike", "raid", "attack", "resumption", "reprisal", "war", "force",
      "measure", "boycott", "embargo", "tariff"}
 )  # fmt: skip
 _FORCES = frozenset(
@@ -217,6 +218,24 @@ def _lexical_type(token: Token) -> str | None:
             return "assault"
         if lemma == "call" and any(c.lower_ in ("for", "from") for c in token.children):
             return "demand"  # "the U.S. call for an immediate end to hostilities"
+        if (
+            lemma == "response"
+            and _has_child_lemma(token, _HARSH)
+            and (
+                token.head.lemma_ in ("bring", "meet", "face", "warn", "threaten", "vow", "promise")
+                or (token.head.lower_ == "of" and token.head.head.lemma_ == "warn")
+            )
+        ):
+            return "threaten"  # "will bring a forceful and violent response", "warning of a harsh response"
+        if lemma == "rally" and token.dep_ == "compound":
+            return None  # "rally world opinion"
+        if lemma in ("call", "appeal", "ultimatum") and token.head.lemma_ in ("issue", "make", "launch", "renew"):
+            return "demand"  # "issued a broad call to the unions", "issued the appeal"
+        if lemma == "settlement" and (
+            _has_child_lemma(token, {"out-of-court", "negotiated", "peace", "political"})
+            or token.head.lemma_ in ("reach", "negotiate", "offer", "accept", "reject", "after")
+        ):
+            return "agree"  # "after an out-of-court settlement"
         if lemma == "alert" and (token.head.lower_ == "on" or token.head.lemma_ == "state"):
             return "mobilize"  # "in a state of alert", "put on alert"
         if lemma in ("build-up", "buildup") and _military(token):
@@ -352,6 +371,7 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         if any(o in _DEAL_WORDS | {"letter", "contract"} for o in objs):
             return "agree"  # "executed a letter of intent to acquire"
         return "assault" if any(o in _PEOPLE | _CAPTIVES for o in objs) else None
+    preps |= {c.lower_ for c in token.children if c.dep_ == "advmod" and c.lower_ in ("back", "up")}
     if lemma == "beat" and ("up" in preps or "back" in preps):
         return "assault" if "up" in preps else "fight"  # "beat up a driver", "beat back the attacks"
     if lemma == "shoot" and any(c.dep_ in ("dobj", "nsubjpass") and (c.pos_ in ("NOUN", "PROPN", "NUM"))
@@ -414,11 +434,24 @@ def _verb_phrase_type(token: Token, lemma: str) -> str | None:
         for o in c.subtree
     ):
         return "sanction"  # "threatened to stop imports of Danish pigmeat"
+    if (
+        lemma == "take"
+        and any(c.dep_ == "dobj" and c.lemma_.lower() in ("measure", "action", "step") for c in token.children)
+        and _conditional_future(token)
+    ):
+        return "threaten"  # "the government will take emergency measures if the protests continue"
     if lemma == "speak" and context.first_named(context.prep_objects(token, ("with", "to"))):
         return "consult"
+    if (
+        lemma in ("tell", "order", "instruct")
+        and any(c.dep_ == "dobj" for c in token.children)
+        and any(c.dep_ == "xcomp" for c in token.children)
+    ):
+        return "demand"  # "Zinni told Mr Arafat to jail extremists"
     return None
 
 
+_HARSH = frozenset({"harsh", "forceful", "violent", "strong", "military", "crushing", "tough", "severe", "firm"})
 _TRADE = frozenset({"import", "export", "trade", "tariff", "goods", "firm", "market", "duty", "product", "quota"})
 
 
@@ -459,10 +492,12 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         if any(c.dep_ == "auxpass" for c in token.children) or (token.dep_ == "acl" and token.tag_ == "VBN"):
             return True
         return (
-            any(c.dep_ == "xcomp" for c in token.children)
+            any(c.dep_ in ("xcomp", "dobj") for c in token.children)
             or any(c.dep_ == "prep" and c.lower_ in ("on", "to", "upon") for c in token.children)
             or any(o.lemma_.lower() in _DEAL_WORDS for o in objs)
         )
+    if lemma in ("finalise", "finalize"):
+        return bool(objs)  # "the buyout was finalised last month"
     if lemma in ("sign", "conclude", "settle", "ratify"):
         return any(o.lemma_.lower() in _DEAL_WORDS for o in objs)
     if lemma == "free" or lemma == "release":
@@ -491,6 +526,12 @@ def _verb_sense_ok(token: Token, lemma: str, etype: str) -> bool:
         )
     if lemma == "sanction":
         return any(o.ent_type_ in ("GPE", "NORP") for o in objs)
+    if (
+        lemma == "press"
+        and any(c.dep_ == "dobj" for c in token.children)
+        and any(c.dep_ in ("xcomp", "ccomp") for c in token.children)
+    ):
+        return True  # "to press the government to suspend the programme"
     if lemma == "press":
         return "for" in {c.lower_ for c in token.children}
     if lemma == "meet":
