@@ -91,8 +91,8 @@ _CAPTIVITY = frozenset(
      "abduct"}
 )  # fmt: skip
 _THREATENED_ACTS = frozenset(
-    {"sanction", "action", "retaliation", "response", "strike", "raid", "attack", "resumption", "reprisal", "war", "force",
-     "measure", "boycott", "embargo", "tariff"}
+    {"sanction", "action", "retaliation", "response", "strike", "raid", "attack", "resumption", "reprisal", "war",
+     "force", "measure", "boycott", "embargo", "tariff"}
 )  # fmt: skip
 _FORCES = frozenset(
     {"rebel", "guerrilla", "guerilla", "militia", "contra", "insurgent", "militiaman", "battleship",
