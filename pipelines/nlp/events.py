@@ -749,7 +749,7 @@ def _labour_participants(token: Token) -> bool:
     return bool(words & _LABOUR) and not words & {"police", "policeman", "troop", "soldier", "army", "force"}
 
 
-def _has_child_lemma(token: Token, lemmas: set[str]) -> bool:
+def _has_child_lemma(token: Token, lemmas: set[str] | frozenset[str]) -> bool:
     return any(c.lemma_.lower() in lemmas for c in token.children)
 
 
