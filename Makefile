@@ -45,10 +45,16 @@ eval: $(STAMP) ## Precision/recall of casualty facts and events on the gold set 
 bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target <= 10 %)
 	$(PY) tools/bench_extract.py
 
+eval-dedup: $(STAMP) ## Duplicate detection precision/recall on labelled Reuters pairs; index memory
+	$(PY) tools/eval_dedup.py --shared $(SHARED)
+
+bench-normalize: $(STAMP) ## Normalization + dedup time vs spaCy time per article (target <= 15 %)
+	$(PY) tools/bench_normalize.py --shared $(SHARED)
+
 sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 	$(PY) tools/make_sample.py $(SHARED)
 
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval bench-extract sample clean
+.PHONY: help setup run demo test lint format bench-latency eval bench-extract eval-dedup bench-normalize sample clean

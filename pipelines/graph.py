@@ -38,6 +38,7 @@ def sink_settings(o: NewsflowOptions) -> SinkSettings:
         enriched_topic=o.enriched_topic,
         deadletter_topic=o.deadletter_topic,
         facts_topic=o.facts_topic,
+        write_duplicates=not o.skip_duplicates,
     )
 
 
@@ -45,7 +46,9 @@ def build(p: beam.Pipeline, o: NewsflowOptions) -> None:
     """Wire the composites; every label is stable so a running job can be updated."""
     topics = [t.strip() for t in o.topics.split(",") if t.strip()]
     records = p | "ReadArticles" >> ReadArticles(source_settings(o), topics)
-    out = records | "Enrich" >> Enrich(o.max_message_bytes, o.batch_size)
+    out = records | "Enrich" >> Enrich(
+        o.max_message_bytes, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb
+    )
     sinks = sink_settings(o)
     out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
     out["enriched"] | "WriteFacts" >> WriteFacts(sinks)

@@ -91,6 +91,23 @@ class Metrics:
         self.model_load = Gauge(
             "newsflow_model_load_seconds", "Seconds it took to load the spaCy model.", registry=registry
         )
+        self.languages = Counter(
+            "newsflow_articles_by_language_total",
+            "Normalized articles by language (ISO 639-1); only English ones go through NER and facts.",
+            ["language"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "newsflow_duplicates_total",
+            "Articles found to repeat an earlier one, by kind (url, text, near).",
+            ["kind"],
+            registry=registry,
+        )
+        self.dedup_index = Gauge(
+            "newsflow_dedup_index_articles",
+            "Distinct articles held by this worker's duplicate index.",
+            registry=registry,
+        )
 
 
 METRICS = Metrics()

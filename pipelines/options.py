@@ -55,6 +55,33 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         _flag(parser, "max-articles", type=int, default=None, help="Stop cleanly after reading this many records.")
         _flag(parser, "duration", type=float, default=None, help="Stop cleanly after this many seconds.")
         _flag(parser, "batch-size", type=int, default=16, help="Articles per spaCy nlp.pipe batch.")
+        _flag(
+            parser,
+            "dedup-horizon",
+            type=int,
+            default=20_000,
+            help="Distinct recent articles each worker remembers to find duplicates.",
+        )
+        _flag(
+            parser,
+            "dedup-memory-mb",
+            type=float,
+            default=200.0,
+            help="Memory the duplicate index may use per worker (about 8 KB an article); caps the horizon.",
+        )
+        _flag(
+            parser,
+            "dedup-threshold",
+            type=float,
+            default=0.5,
+            help="Near duplicate: at least this share of the shorter text's word 5-shingles in the other.",
+        )
+        _flag(
+            parser,
+            "skip-duplicates",
+            action="store_true",
+            help="Do not write duplicates to news.enriched and the files (they are always counted).",
+        )
         _flag(parser, "max-message-bytes", type=int, default=MAX_BYTES, help="Larger inputs are dead-lettered.")
         _flag(parser, "poll-timeout-ms", type=int, default=200, help="Longest blocking poll per partition.")
         _flag(parser, "max-poll-records", type=int, default=64, help="Records per poll (and at most per bundle).")

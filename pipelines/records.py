@@ -67,6 +67,14 @@ class Article:
     canonical_url: str | None = None
     source: str | None = None
     language: str | None = None
+    original_text: str | None = None  # the producer's text, before normalization
+    duplicate_of: str | None = None  # article_id of the earlier article this one repeats
+    duplicate_kind: str | None = None  # url | text | near
+    duplicate_similarity: float | None = None
+
+    @property
+    def english(self) -> bool:
+        return self.language in (None, "en")
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,10 @@ class EnrichedArticle:
             "published_at_source": a.published_at_source,
             "source": a.source,
             "language": a.language,
+            "original_text": a.original_text,
+            "duplicate_of": a.duplicate_of,
+            "duplicate_kind": a.duplicate_kind,
+            "duplicate_similarity": a.duplicate_similarity,
             "entities": [e.__dict__.copy() for e in self.entities],
             "facts": [f.__dict__.copy() for f in self.facts],
             "events": [e.__dict__.copy() for e in self.events],

@@ -69,3 +69,40 @@ def test_enrich_composite(sample_articles: list[dict[str, Any]], tmp_path: Path)
     assert "dt=2025-05-20" in days, "partitioned by publication date"
     dead = [r for f in (tmp_path / "deadletter").rglob("*.avro") for r in read_container(f)]
     assert [(d["reason"], d["original"]) for d in dead] == [("invalid_json", b"not json")]
+
+
+def test_duplicates_and_other_languages_pass_through_marked_without_nlp(
+    sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    seed = sample_articles[0]
+    resent = {**seed, "source_id": "resent-seed"}  # same URL: a re-send
+    edited = {**seed, "source_id": "edited-seed", "url": None, "text": seed["text"] + " (Reporting by X.)"}
+    french = {"source_id": "fr-1", "text": "Le président a appelé à un cessez-le-feu de trente jours en Ukraine."}
+    values = [json.dumps(a).encode() for a in (seed, resent, edited, french)]
+    recs = [KafkaRecord("news.raw", 0, i, 1_747_735_200_000 + i, None, v) for i, v in enumerate(values)]
+    with BeamTestPipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        out = p | beam.Create(recs) | "Enrich" >> Enrich(max_bytes=1_000_000, batch_size=2)
+        sinks = SinkSettings(kafka=None, output_dir=str(tmp_path), write_duplicates=False)
+        out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
+        assert_that(
+            out["enriched"]
+            | beam.Map(
+                lambda e: (
+                    e.article.source_id,
+                    e.article.duplicate_kind,
+                    e.article.language,
+                    bool(e.entities),
+                    bool(e.facts),
+                )
+            ),
+            equal_to(
+                [
+                    ("seed/trump-putin-call", None, "en", True, True),
+                    ("resent-seed", "url", "en", False, False),
+                    ("edited-seed", "near", "en", False, False),
+                    ("fr-1", None, "fr", False, False),
+                ]
+            ),
+        )
+    written = sorted(r["source_id"] for f in (tmp_path / "enriched").rglob("*.avro") for r in read_container(f))
+    assert written == ["fr-1", "seed/trump-putin-call"], "--skip-duplicates: counted, not written"

@@ -276,7 +276,7 @@ def test_normalize_minimal_article_uses_kafka_time_and_text_id() -> None:
     assert article.published_at == KAFKA_TS
     assert article.published_at_source == "KAFKA_TIMESTAMP"
     assert article.url is None and article.canonical_url is None
-    assert article.language is None
+    assert article.language == "en"  # detected: too short to be anything else
     assert article.article_id == article_id(None, "", "Plain text body.")
 
 
@@ -299,3 +299,63 @@ def test_comment_only_html_is_empty_text() -> None:
     with pytest.raises(NormalizeError) as info:
         normalize(make_raw("<!-- nothing here -->"))
     assert info.value.reason == "empty_text"
+
+
+# --- main text of whole pages, dates in other formats, language, the original kept ---------
+
+PAGE = """<!DOCTYPE html><html><head><title>Storm</title><script>var x = 1;</script></head><body>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/world">World</a></li><li><a href="/sport">Sport</a></li></ul></nav>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies.</div>
+<article><h1>Storm kills two in Sydney</h1>
+<p>Two schoolgirls died when a tree fell on them at a reserve at Hornsby Heights in Sydney's north
+during a violent storm on Saturday afternoon, police said.</p>
+<p>The storm brought down power lines across the city and left thousands of homes without
+electricity, the energy supplier said on Sunday.</p></article>
+<footer>Copyright 2002 Example News. All rights reserved. Privacy policy. Terms of use.</footer>
+</body></html>"""
+
+
+def test_a_whole_page_keeps_the_article_and_drops_navigation_and_footer() -> None:
+    text = clean_text(PAGE)
+    assert "Two schoolgirls died when a tree fell on them" in text
+    assert "left thousands of homes without electricity" in text
+    for boilerplate in ("Home", "cookies", "Copyright", "Privacy policy", "var x"):
+        assert boilerplate not in text, boilerplate
+
+
+def test_the_producers_original_text_is_kept_when_normalization_changed_it() -> None:
+    article = normalize(make_raw(PAGE))
+    assert article.original_text == PAGE and article.text != PAGE
+    assert normalize(make_raw("Already clean text.")).original_text is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("27 November 2026 09:15 CET", datetime(2026, 11, 27, 8, 15, tzinfo=UTC)),
+        ("Nov 27, 2026 3:05 PM EST", datetime(2026, 11, 27, 20, 5, tzinfo=UTC)),
+        ("2026-11-27 09:15 +0530", datetime(2026, 11, 27, 3, 45, tzinfo=UTC)),
+        ("27/11/2026 10:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+    ],
+)
+def test_dates_in_other_common_formats_are_parsed_to_utc(value: str, expected: datetime) -> None:
+    parsed, source = parse_published_at(value, KAFKA_TS_MS)
+    assert (parsed, source) == (expected, "PAYLOAD")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Le président a appelé à un cessez-le-feu de trente jours en Ukraine, selon l'Élysée.", "fr"),
+        ("Die Bundesregierung hat am Montag neue Sanktionen gegen Russland beschlossen.", "de"),
+        ("El presidente pidió un alto el fuego de treinta días en Ucrania, informó el gobierno.", "es"),
+        ("Iran said its forces had captured one of Iraq's strongest fortifications east of Basra.", "en"),
+        ("Shr 10 cts vs 5 cts Net 1,000,000 vs 500,000 Revs 12.5 mln vs 10.1 mln", "en"),
+    ],
+)
+def test_the_language_is_identified_when_the_producer_did_not_say(text: str, language: str) -> None:
+    assert normalize(make_raw(text)).language == language
+
+
+def test_the_producers_language_wins_over_detection() -> None:
+    assert normalize(make_raw("Le président a appelé à un cessez-le-feu.", language="en-GB")).language == "en"

@@ -1,5 +1,7 @@
-"""Schema evolution: v2 of EnrichedArticle (events, count bounds, GDELT type) stays compatible
-with v1 both ways, so old consumers keep reading and new ones read old records."""
+"""Schema evolution: each version of EnrichedArticle stays compatible with the ones before it
+both ways, so old consumers keep reading and new ones read old records.
+
+v2 added events, count bounds and the GDELT type; v3 the original text and duplicates."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import fastavro
 from pipelines.io.avro import ENRICHED, SCHEMA_DIR, schema
 
 V1 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "newsflow.EnrichedArticle.v1.avsc").read_text()))
+V2 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "history" / "newsflow.EnrichedArticle.v2.avsc").read_text()))
 
 
 def v1_record() -> dict[str, Any]:
@@ -49,6 +52,20 @@ def test_v1_reader_reads_new_records() -> None:
                          "evidence": "x", "start": 0, "end": 1, "confidence": 0.7}]  # fmt: skip
     got = roundtrip(record, schema(ENRICHED).parsed, V1)
     assert "events" not in got and got["facts"][0]["kind"] == "killed"
+
+
+def test_v2_records_read_as_v3_with_no_duplicate_and_no_original() -> None:
+    record = v1_record()
+    record["events"] = []
+    got = roundtrip(record, V2, schema(ENRICHED).parsed)
+    assert got["duplicate_of"] is None and got["original_text"] is None and got["facts"][0]["count"] == 2
+
+
+def test_v2_reader_reads_v3_records() -> None:
+    record = {**v1_record(), "events": [], "original_text": "<p>Two sailors died.</p>", "duplicate_of": "b" * 32,
+              "duplicate_kind": "near", "duplicate_similarity": 0.8}  # fmt: skip
+    got = roundtrip(record, schema(ENRICHED).parsed, V2)
+    assert "duplicate_of" not in got and got["text"] == "Two sailors died."
 
 
 def test_history_file_is_the_previous_version() -> None:

@@ -1,8 +1,11 @@
-"""Normalize a raw article: clean text, UTC time, canonical URL, stable id.
+"""Normalize a raw article: clean text, UTC time, language, canonical URL, stable id.
 
-A first version: HTML to text (lxml), mojibake and quote repair (ftfy), Unicode NFC,
-whitespace clean-up. Pure functions; ``NormalizeError`` marks an input that cannot be
-made into an article.
+HTML pages to their main text (trafilatura, which drops navigation, ads and comments;
+fragments and pages it cannot read go through lxml), mojibake and curly-quote repair
+(ftfy), Unicode NFC, whitespace clean-up; dates in any common format (ISO 8601, RFC 2822,
+then dateparser) to UTC; the language identified. The producer's text is kept beside the
+clean one. Pure functions; ``NormalizeError`` marks an input that cannot be made into an
+article.
 
     >>> clean_text("<p>Caf\u00c3\u00a9  \u201cnews\u201d</p>")
     'Café "news"'
@@ -21,6 +24,7 @@ import ftfy
 import lxml.etree
 import lxml.html
 
+from pipelines.nlp.language import detect_language
 from pipelines.records import Article, NormalizeError, RawArticle
 
 _HTML_TAG = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*|/[a-zA-Z][a-zA-Z0-9]*|!--)[^<>]{0,2000}>")
@@ -59,10 +63,32 @@ def html_to_text(markup: str) -> str:
     return str(root.text_content())
 
 
+_PAGE = re.compile(r"<(?:html|body|article|main)\b", re.I)
+# trafilatura keeps only the main text; below this share of the visible text, it probably
+# cut real content (short fragments), so the whole visible text is kept instead.
+_MIN_MAIN_SHARE = 0.2
+
+
+def main_text(markup: str) -> str:
+    """The article's main text from a whole page (trafilatura), else all visible text."""
+    visible = html_to_text(markup)
+    if not _PAGE.search(markup):
+        return visible
+    import trafilatura  # imported here: ~0.3 s, only paid when pages arrive
+
+    try:
+        main = trafilatura.extract(markup, include_comments=False, include_tables=False, favor_precision=True)
+    except Exception:  # noqa: BLE001 - trafilatura failing on odd markup is not the article's fault
+        main = None
+    if main and len(main) >= _MIN_MAIN_SHARE * len(visible.strip()):
+        return str(main)
+    return visible
+
+
 def clean_text(text: str) -> str:
     """HTML to text, mojibake and curly quotes repaired, NFC, tidy whitespace."""
     if looks_like_html(text):
-        text = html_to_text(text)
+        text = main_text(text)
     text = ftfy.fix_text(text, normalization="NFC")
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -92,16 +118,37 @@ def parse_published_at(value: str | None, fallback_ms: int) -> tuple[datetime, s
     return parsed, "PAYLOAD"
 
 
+# email.utils alone reads "Nov 27, 2026 3:05 PM EST" as 03:05 UTC: only true RFC 2822 goes there.
+_RFC2822 = re.compile(
+    r"^(?:[A-Z][a-z]{2}, )?\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}(?::\d{2})? (?:[+-]\d{4}|GMT|UTC?|[ECMP][SD]T|Z)$"
+)
+
+
 def _parse_date(value: str) -> datetime | None:
     value = value.strip()
     try:
         return datetime.fromisoformat(value)
     except ValueError:
         pass
-    try:
-        return email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    if _RFC2822.match(value):
+        try:
+            return email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            pass
+    return _dateparser(value)
+
+
+def _dateparser(value: str) -> datetime | None:
+    """ "27 November 2026 09:15 CET", "Nov 27, 2026 3:05 PM EST", "2026-11-27 09:15 +0530"..."""
+    if len(value) > 100:
         return None
+    import dateparser  # imported here: ~0.5 s, only paid when a date needs it
+
+    try:
+        parsed = dateparser.parse(value, settings={"RETURN_AS_TIMEZONE_AWARE": True, "TO_TIMEZONE": "UTC"})
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return parsed
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -139,6 +186,7 @@ def normalize(raw: RawArticle) -> Article:
     if not text:
         raise NormalizeError("no text left after removing markup and whitespace", "empty_text")
     title = clean_text(raw.title) if raw.title else ""
+    language = raw.language.lower().split("-")[0] if raw.language else detect_language(text)
     published_at, time_source = parse_published_at(raw.published_at, raw.record.timestamp_ms)
     canonical = canonical_url(raw.url)
     return Article(
@@ -152,5 +200,6 @@ def normalize(raw: RawArticle) -> Article:
         url=raw.url,
         canonical_url=canonical,
         source=raw.source,
-        language=raw.language.lower() if raw.language else None,
+        language=language,
+        original_text=raw.text if raw.text != text else None,
     )

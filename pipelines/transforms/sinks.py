@@ -34,6 +34,7 @@ class SinkSettings:
     enriched_topic: str = "news.enriched"
     deadletter_topic: str = "news.deadletter"
     facts_topic: str = "news.facts"
+    write_duplicates: bool = True  # duplicates are always counted; this decides if they are written
 
 
 class SinkError(RuntimeError):
@@ -150,6 +151,8 @@ class WriteAvro(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, enriched: beam.PCollection) -> None:
         s = self._s
+        if not s.write_duplicates:
+            enriched = enriched | "SkipDuplicates" >> beam.Filter(lambda e: e.article.duplicate_of is None)
         if s.kafka is not None:
             enriched | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.enriched_topic, ENRICHED, "kafka_enriched"))
         if s.output_dir is not None:

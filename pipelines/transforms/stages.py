@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -22,8 +23,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipelines.io.decode import decode_record
 from pipelines.metrics import METRICS, beam_count
 from pipelines.nlp.casualties import extract_casualties
+from pipelines.nlp.dedup import DuplicateIndex
 from pipelines.nlp.entities import MAX_CHARS, entities_from_doc, load_model
 from pipelines.nlp.events import extract_events
+from pipelines.nlp.language import warm_up
 from pipelines.nlp.normalize import normalize
 from pipelines.records import (
     Article,
@@ -66,17 +69,31 @@ def dead_letter(stage: str, element: Any, exc: BaseException) -> DeadLetter:
 
 
 class StageFn(beam.DoFn):  # type: ignore[misc]
-    """Applies ``fn`` to each element; failures go to the ``dead_letter`` output."""
+    """Applies ``fn`` to each element; failures go to the ``dead_letter`` output.
 
-    def __init__(self, stage: str, fn: Callable[[Any], Any]) -> None:
+    ``make_fn``, if given, builds the function once per worker in ``setup()`` (for state or
+    models that should not be pickled with the DoFn).
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        fn: Callable[[Any], Any] | None = None,
+        make_fn: Callable[[], Callable[[Any], Any]] | None = None,
+    ) -> None:
         self._stage = stage
         self._fn = fn
+        self._make_fn = make_fn
+
+    def setup(self) -> None:
+        if self._make_fn is not None:
+            self._fn = self._make_fn()
 
     def process(self, element: Any) -> Iterator[Any]:
         METRICS.records_in.labels(self._stage).inc()
         start = time.perf_counter()
         try:
-            result = self._fn(element)
+            result = self._fn(element)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - routed to the dead letter, never dropped
             yield TaggedOutput(DEAD, dead_letter(self._stage, element, exc))
             return
@@ -87,8 +104,14 @@ class StageFn(beam.DoFn):  # type: ignore[misc]
         yield result
 
 
-def _apply(pcoll: beam.PCollection, label: str, stage: str, fn: Callable[[Any], Any]) -> Stage:
-    out = pcoll | label >> beam.ParDo(StageFn(stage, fn)).with_outputs(DEAD, main="ok")
+def _apply(
+    pcoll: beam.PCollection,
+    label: str,
+    stage: str,
+    fn: Callable[[Any], Any] | None = None,
+    make_fn: Callable[[], Callable[[Any], Any]] | None = None,
+) -> Stage:
+    out = pcoll | label >> beam.ParDo(StageFn(stage, fn, make_fn)).with_outputs(DEAD, main="ok")
     return out.ok, out[DEAD]
 
 
@@ -103,11 +126,62 @@ class Decode(beam.PTransform):  # type: ignore[misc]
         return _apply(records, "DecodePayload", "decode", partial(decode_record, max_bytes=self._max_bytes))
 
 
+def _normalizer() -> Callable[[Any], Article]:
+    warm_up()  # the language model, once per worker
+
+    def normalized(raw: Any) -> Article:
+        article = normalize(raw)
+        METRICS.languages.labels(article.language or "en").inc()
+        return article
+
+    return normalized
+
+
 class Normalize(beam.PTransform):  # type: ignore[misc]
-    """RawArticle -> Article: clean text, UTC time, canonical URL, stable id."""
+    """RawArticle -> Article: clean text, UTC time, language, canonical URL, stable id."""
 
     def expand(self, raw: beam.PCollection) -> Stage:
-        return _apply(raw, "NormalizeArticle", "normalize", normalize)
+        return _apply(raw, "NormalizeArticle", "normalize", make_fn=_normalizer)
+
+
+def deduplicator(horizon: int, threshold: float, memory_mb: float | None) -> Callable[[], Callable[[Article], Article]]:
+    """A factory (run in each worker's setup) of the function that marks duplicates."""
+
+    def make() -> Callable[[Article], Article]:
+        index = DuplicateIndex(horizon, threshold, memory_mb)
+
+        def mark(article: Article) -> Article:
+            match = index.check_and_add(article)
+            METRICS.dedup_index.set(len(index))
+            if match is None:
+                return article
+            METRICS.duplicates.labels(match.kind).inc()
+            beam_count("duplicates")
+            return replace(
+                article,
+                duplicate_of=match.duplicate_of,
+                duplicate_kind=match.kind,
+                duplicate_similarity=round(match.similarity, 3),
+            )
+
+        return mark
+
+    return make
+
+
+class Dedup(beam.PTransform):  # type: ignore[misc]
+    """Article -> Article, marked ``duplicate_of`` an earlier one when it repeats it.
+
+    The index lives in the DoFn (no GroupByKey: the streaming path stays fused); see
+    ``pipelines/nlp/dedup.py`` for why that is correct when producers key by URL.
+    """
+
+    def __init__(self, horizon: int = 20_000, threshold: float = 0.5, memory_mb: float | None = 200.0) -> None:
+        super().__init__()
+        self._args = (horizon, threshold, memory_mb)
+
+    def expand(self, articles: beam.PCollection) -> Stage:
+        return _apply(articles, "MarkDuplicates", "dedup", make_fn=deduplicator(*self._args))
 
 
 class _Model:
@@ -137,6 +211,12 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
         self, article: Article, timestamp: Any = beam.DoFn.TimestampParam, window: Any = beam.DoFn.WindowParam
     ) -> Iterator[Any]:
         METRICS.records_in.labels("entities").inc()
+        if article.duplicate_of or not article.english:
+            # Duplicates carry no entities or facts (the original has them: no double counting);
+            # the English model is not run on other languages.
+            METRICS.records_out.labels("entities").inc()
+            yield ParsedArticle(article=article, doc=None, entities=(), model=self._model.name)
+            return
         self._buffer.append((article, timestamp, window))
         if len(self._buffer) >= self._batch_size:
             yield from self._flush()
@@ -191,6 +271,8 @@ class ExtractEntities(beam.PTransform):  # type: ignore[misc]
 
 
 def to_enriched(parsed: ParsedArticle) -> EnrichedArticle:
+    if parsed.doc is None:
+        return EnrichedArticle(article=parsed.article, entities=(), facts=(), events=(), model=parsed.model)
     facts = extract_casualties(parsed.doc, parsed.article.published_at)
     events = extract_events(parsed.doc, parsed.article.published_at)
     for f in facts:
@@ -211,27 +293,37 @@ class ExtractFacts(beam.PTransform):  # type: ignore[misc]
 
 
 class Enrich(beam.PTransform):  # type: ignore[misc]
-    """Decode -> Normalize -> ExtractEntities -> ExtractFacts.
+    """Decode -> Normalize -> Dedup -> ExtractEntities -> ExtractFacts.
 
     Returns ``{"enriched": ..., <Stage>: dead letters}``: one dead-letter PCollection per
     stage, kept apart because a Flatten would break fusion, which an unbounded source
     on FnApiRunner cannot afford.
     """
 
-    def __init__(self, max_bytes: int, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        batch_size: int = 16,
+        dedup_horizon: int = 20_000,
+        dedup_threshold: float = 0.5,
+        dedup_memory_mb: float | None = 200.0,
+    ) -> None:
         super().__init__()
         self._max_bytes = max_bytes
         self._batch_size = batch_size
+        self._dedup = (dedup_horizon, dedup_threshold, dedup_memory_mb)
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         raw, dead_decode = records | "Decode" >> Decode(self._max_bytes)
         articles, dead_normalize = raw | "Normalize" >> Normalize()
-        parsed, dead_entities = articles | "ExtractEntities" >> ExtractEntities(self._batch_size)
+        marked, dead_dedup = articles | "Dedup" >> Dedup(*self._dedup)
+        parsed, dead_entities = marked | "ExtractEntities" >> ExtractEntities(self._batch_size)
         enriched, dead_facts = parsed | "ExtractFacts" >> ExtractFacts()
         return {
             "enriched": enriched,
             "Decode": dead_decode,
             "Normalize": dead_normalize,
+            "Dedup": dead_dedup,
             "Entities": dead_entities,
             "Facts": dead_facts,
         }
