@@ -45,6 +45,9 @@ eval: $(STAMP) ## Precision/recall of casualty facts and events on the gold set 
 bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target <= 10 %)
 	$(PY) tools/bench_extract.py
 
+eval-entities: $(STAMP) ## NER P/R/F1 by label (bare en_core_web_sm vs newsflow) and place resolution accuracy
+	$(PY) -m tools.eval_entities
+
 eval-dedup: $(STAMP) ## Duplicate detection precision/recall on labelled Reuters pairs; index memory
 	$(PY) tools/eval_dedup.py --shared $(SHARED)
 
@@ -57,4 +60,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval bench-extract eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint format bench-latency eval bench-extract eval-entities eval-dedup bench-normalize sample clean

@@ -86,6 +86,23 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class EntityGroup:
+    """The mentions of one entity in an article, under one canonical name."""
+
+    name: str
+    label: str
+    mentions: int
+    salience: float
+    first_start: int
+    country: str | None = None  # places: ISO 3166-1 alpha-2
+    latitude: float | None = None
+    longitude: float | None = None
+    feature: str | None = None  # country | city | admin | region
+    geonameid: int | None = None
+    place_confidence: float | None = None
+
+
+@dataclass(frozen=True)
 class CasualtyFact:
     kind: str  # killed | injured | killed_or_injured | missing | arrested | kidnapped | displaced
     count: int
@@ -128,6 +145,7 @@ class ParsedArticle:
     doc: Any  # spacy.tokens.Doc; typed loosely to keep spaCy out of this module
     entities: tuple[Entity, ...]
     model: str
+    entity_groups: tuple[EntityGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,7 @@ class EnrichedArticle:
     model: str
     processed_at_ms: int = field(default_factory=now_millis)
     events: tuple[EventFact, ...] = ()
+    entity_groups: tuple[EntityGroup, ...] = ()
 
     def to_avro(self) -> dict[str, Any]:
         a = self.article
@@ -157,6 +176,7 @@ class EnrichedArticle:
             "duplicate_kind": a.duplicate_kind,
             "duplicate_similarity": a.duplicate_similarity,
             "entities": [e.__dict__.copy() for e in self.entities],
+            "entity_groups": [g.__dict__.copy() for g in self.entity_groups],
             "facts": [f.__dict__.copy() for f in self.facts],
             "events": [e.__dict__.copy() for e in self.events],
             "kafka": a.record.origin() if a.record.topic else None,

@@ -24,7 +24,7 @@ from pipelines.io.decode import decode_record
 from pipelines.metrics import METRICS, beam_count
 from pipelines.nlp.casualties import extract_casualties
 from pipelines.nlp.dedup import DuplicateIndex
-from pipelines.nlp.entities import MAX_CHARS, entities_from_doc, load_model
+from pipelines.nlp.entities import MAX_CHARS, EntityFixer, entities_from_doc, group_entities, load_model
 from pipelines.nlp.events import extract_events
 from pipelines.nlp.language import warm_up
 from pipelines.nlp.normalize import normalize
@@ -189,6 +189,7 @@ class _Model:
 
     def __init__(self) -> None:
         self.nlp, self.name, seconds = load_model()
+        self.fix = EntityFixer(self.nlp)  # builds the gazetteer too (about 1 s)
         METRICS.model_load.set(seconds)
         log.info("loaded spaCy model %s in %.1fs", self.name, seconds)
 
@@ -240,12 +241,19 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
             if isinstance(doc, Exception):
                 yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, doc), ts, (window,)))
                 continue
-            entities = entities_from_doc(doc)
+            try:
+                entities = entities_from_doc(self._model.fix(doc))
+                groups = group_entities(entities, article.text, article.title)
+            except Exception as exc:  # noqa: BLE001 - becomes this article's dead letter
+                yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, exc), ts, (window,)))
+                continue
             for e in entities:
                 METRICS.entities.labels(e.label).inc()
             METRICS.records_out.labels("entities").inc()
             beam_count("entities_out")
-            parsed = ParsedArticle(article=article, doc=doc, entities=entities, model=self._model.name)
+            parsed = ParsedArticle(
+                article=article, doc=doc, entities=entities, model=self._model.name, entity_groups=groups
+            )
             yield WindowedValue(parsed, ts, (window,))
 
     def _one(self, text: str) -> Any:
@@ -281,7 +289,12 @@ def to_enriched(parsed: ParsedArticle) -> EnrichedArticle:
     for e in events:
         METRICS.events.labels(e.type, e.modality).inc()
     return EnrichedArticle(
-        article=parsed.article, entities=parsed.entities, facts=facts, events=events, model=parsed.model
+        article=parsed.article,
+        entities=parsed.entities,
+        facts=facts,
+        events=events,
+        model=parsed.model,
+        entity_groups=parsed.entity_groups,
     )
 
 
