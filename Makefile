@@ -39,7 +39,12 @@ format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
 bench-latency: $(STAMP) ## Throughput on the sample and end-to-end latency at a light steady load
 	$(PY) tools/bench_latency.py
 
-eval: $(STAMP) ## Precision/recall of casualty facts and events on the gold set (dev and held-aside test)
+eval: $(STAMP) ## Every quality figure: facts and events, entities and places, duplicates (dev and held-aside)
+	$(PY) tools/eval_facts.py
+	$(PY) -m tools.eval_entities
+	$(PY) tools/eval_dedup.py --shared $(SHARED)
+
+eval-facts: $(STAMP) ## Precision/recall of casualty facts and events on the gold set (dev and held-aside test)
 	$(PY) tools/eval_facts.py
 
 bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target <= 10 %)
@@ -60,4 +65,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval bench-extract eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract eval-entities eval-dedup bench-normalize sample clean

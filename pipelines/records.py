@@ -205,6 +205,7 @@ class FactRecord:
             "fact_id": self.fact_id,
             "fact_type": "casualty" if self.casualty is not None else "event",
             "article_id": a.article_id,
+            "source_id": a.source_id,
             "url": a.url,
             "title": a.title,
             "source": a.source,

@@ -200,6 +200,7 @@ def test_each_fact_is_its_own_record_with_its_article() -> None:
     assert event["fact_type"] == "event" and event["casualty"] is None
     assert event["event"]["type"] == "assault" and event["event"]["source_actor"] == "Russia"
     assert {d["article_id"] for d in decoded} == {enriched.article.article_id}
+    assert {d["source_id"] for d in decoded} == {enriched.article.source_id}
     assert casualty["published_at"] == enriched.article.published_at
     assert casualty["url"] == enriched.article.url and casualty["model"] == enriched.model
 
