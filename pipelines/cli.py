@@ -40,6 +40,8 @@ def _counts() -> dict[str, float]:
         "read": sample("newsflow_kafka_records_read_total"),
         "enriched": sample("newsflow_stage_records_out_total", {"stage": "facts"}),
         "facts": sample("newsflow_facts_total"),
+        "events": sample("newsflow_events_total"),
+        "duplicates": sample("newsflow_duplicates_total"),
         "dead": sample("newsflow_dead_letters_total"),
         "lag": sample("newsflow_consumer_lag_records"),
     }
@@ -167,7 +169,8 @@ def _run_pipeline(opts: NewsflowOptions) -> int:
     print("\nnewsflow summary")
     print(f"  articles in        {c['read']:.0f}")
     print(f"  enriched out       {c['enriched']:.0f}")
-    print(f"  facts              {c['facts']:.0f}")
+    print(f"  facts              {c['facts']:.0f} casualty facts, {c['events']:.0f} events")
+    print(f"  duplicates         {c['duplicates']:.0f}")
     print(f"  dead letters       {c['dead']:.0f}")
     print(f"  throughput         {progress.busy_rate(c['read']):.2f} articles/s while busy; ran {elapsed:.1f} s")
     topics = f"{opts.enriched_topic}, {opts.facts_topic}, {opts.deadletter_topic}"
