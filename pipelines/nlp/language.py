@@ -16,14 +16,21 @@ from typing import Any
 MIN_CHARS = 40
 MIN_CONFIDENCE = 0.95
 # Enough text to decide; langid's cost grows with the length.
-SAMPLE_CHARS = 2_000
+SAMPLE_CHARS = 600
+# The languages news arrives in; fewer candidates make langid 3x cheaper than its 97.
+LANGUAGES = (
+    "en", "fr", "de", "es", "it", "pt", "nl", "ru", "uk", "pl", "cs", "sv", "da", "no", "fi", "el", "tr", "ar",
+    "fa", "he", "hi", "ur", "zh", "ja", "ko", "id", "ms", "vi", "th", "ro", "hu", "bg", "sr", "hr", "ca",
+)  # fmt: skip
 
 
 @cache
 def _identifier() -> Any:
     from langid.langid import LanguageIdentifier, model
 
-    return LanguageIdentifier.from_modelstring(model, norm_probs=True)
+    identifier = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+    identifier.set_languages(LANGUAGES)
+    return identifier
 
 
 def warm_up() -> None:
