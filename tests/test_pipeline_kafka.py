@@ -153,3 +153,28 @@ def test_bounded_run_stops_at_a_timestamp(
     run_bounded(broker.bootstrap, tmp_path / "out", group="ts", stop_at=cut)
     enriched = decode_all(read_topic(broker.bootstrap, "news.enriched"), ENRICHED)
     assert [r["source_id"] for r in enriched] == [a["source_id"] for a in early]
+
+
+def test_a_resent_article_is_marked_duplicate_and_its_facts_are_not_repeated(
+    broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    seed = sample_articles[0]
+    resent = {**seed, "source_id": "seed-resent", "title": seed["title"] + " (updated)"}
+    url = seed["url"].encode()
+    produce(broker.bootstrap, "news.raw", [json.dumps(seed).encode(), json.dumps(resent).encode()], keys=[url, url])
+
+    run_bounded(broker.bootstrap, tmp_path / "out")
+
+    first, second = decode_all(read_topic(broker.bootstrap, "news.enriched", expect=2), ENRICHED)
+    assert first["duplicate_of"] is None and first["facts"] and first["entity_groups"]
+    assert (second["source_id"], second["duplicate_of"], second["duplicate_kind"]) == (
+        "seed-resent",
+        first["article_id"],
+        "url",
+    )
+    assert second["facts"] == [] and second["events"] == [] and second["entities"] == []
+    facts = decode_all(read_topic(broker.bootstrap, "news.facts", expect=None), FACT)
+    assert len(facts) == len(first["facts"]) + len(first["events"]), "a duplicate adds no facts"
+    assert {f["source_id"] for f in facts} == {seed["source_id"]}
+    kyiv = next(g for g in first["entity_groups"] if g["name"] == "Kyiv")
+    assert (kyiv["country"], kyiv["feature"]) == ("UA", "city") and kyiv["latitude"] is not None

@@ -194,6 +194,10 @@ class _Model:
         log.info("loaded spaCy model %s in %.1fs", self.name, seconds)
 
 
+def _needs_nlp(article: Article) -> bool:
+    return article.duplicate_of is None and article.english
+
+
 class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
     """Runs spaCy over a bundle's articles in batches with ``nlp.pipe``."""
 
@@ -212,12 +216,6 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
         self, article: Article, timestamp: Any = beam.DoFn.TimestampParam, window: Any = beam.DoFn.WindowParam
     ) -> Iterator[Any]:
         METRICS.records_in.labels("entities").inc()
-        if article.duplicate_of or not article.english:
-            # Duplicates carry no entities or facts (the original has them: no double counting);
-            # the English model is not run on other languages.
-            METRICS.records_out.labels("entities").inc()
-            yield ParsedArticle(article=article, doc=None, entities=(), model=self._model.name)
-            return
         self._buffer.append((article, timestamp, window))
         if len(self._buffer) >= self._batch_size:
             yield from self._flush()
@@ -230,14 +228,24 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
         if not batch:
             return
         start = time.perf_counter()
-        texts = [a.text[:MAX_CHARS] for a, _, _ in batch]
+        # Duplicates carry no entities or facts (the original has them: nothing is counted
+        # twice), and the English model is not run on other languages; they stay in the
+        # batch so the output keeps the input's order.
+        texts = [a.text[:MAX_CHARS] for a, _, _ in batch if _needs_nlp(a)]
         try:
-            docs = list(self._model.nlp.pipe(texts, batch_size=self._batch_size))
+            results: list[Any] = list(self._model.nlp.pipe(texts, batch_size=self._batch_size))
         except Exception:  # noqa: BLE001 - retry one by one to isolate the bad article
-            docs = [self._one(text) for text in texts]
+            results = [self._one(text) for text in texts]
         per_doc = (time.perf_counter() - start) / len(batch)
-        for (article, ts, window), doc in zip(batch, docs, strict=True):
+        docs = iter(results)
+        for article, ts, window in batch:
             METRICS.stage_latency.labels("entities").observe(per_doc)
+            if not _needs_nlp(article):
+                METRICS.records_out.labels("entities").inc()
+                skipped = ParsedArticle(article=article, doc=None, entities=(), model=self._model.name)
+                yield WindowedValue(skipped, ts, (window,))
+                continue
+            doc = next(docs)
             if isinstance(doc, Exception):
                 yield TaggedOutput(DEAD, WindowedValue(dead_letter("entities", article, doc), ts, (window,)))
                 continue
