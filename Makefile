@@ -53,6 +53,9 @@ bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target 
 eval-entities: $(STAMP) ## NER P/R/F1 by label (bare en_core_web_sm vs newsflow) and place resolution accuracy
 	$(PY) -m tools.eval_entities
 
+monitor: $(STAMP) ## Like run, plus a local Prometheus (127.0.0.1:9090) with the rules and alerts
+	$(VENV)/bin/newsflow run --monitor $(ARGS)
+
 eval-dedup: $(STAMP) ## Duplicate detection precision/recall on labelled Reuters pairs; index memory
 	$(PY) tools/eval_dedup.py --shared $(SHARED)
 
@@ -65,4 +68,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract monitor eval-entities eval-dedup bench-normalize sample clean

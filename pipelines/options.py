@@ -94,6 +94,13 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         )
         _flag(
             parser,
+            "monitor",
+            action="store_true",
+            help="Also start Debian's Prometheus (127.0.0.1:9090 if free) scraping this run, with "
+            "the rules and alerts of deploy/prometheus/.",
+        )
+        _flag(
+            parser,
             "progress",
             default="auto",
             choices=["auto", "line", "log", "off"],

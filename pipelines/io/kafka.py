@@ -197,7 +197,9 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
             consumer = self._consumer(tp)
             if consumer.position(tp) != restriction.start:
                 consumer.seek(tp, restriction.start)
+            poll_start = time.perf_counter()
             polled = consumer.poll(timeout_ms=self._settings.poll_timeout_ms).get(tp, [])
+            poll_seconds = time.perf_counter() - poll_start
             position = consumer.position(tp)
             hw = consumer.highwater(tp)
         claimed: list[KafkaRecord] = []
@@ -216,6 +218,10 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         next_offset = claimed[-1].offset + 1 if claimed else restriction.start
         read = METRICS.kafka_records_read.labels(tp.topic, str(tp.partition))
         read_bytes = METRICS.kafka_bytes_read.labels(tp.topic, str(tp.partition))
+        if claimed:
+            METRICS.records_in.labels("read").inc(len(polled))
+            METRICS.records_out.labels("read").inc(len(claimed))
+            METRICS.stage_latency.labels("read").observe(poll_seconds / len(claimed))
         for record in claimed:
             read.inc()
             read_bytes.inc(len(record.value))

@@ -24,7 +24,14 @@ class PrometheusError(RuntimeError):
 
 
 class LocalPrometheus(LocalProcess):
-    def __init__(self, targets: list[str], scrape_interval: str = "1s", workdir: str | None = None) -> None:
+    def __init__(
+        self,
+        targets: list[str],
+        scrape_interval: str = "1s",
+        workdir: str | None = None,
+        rule_files: list[Path] | None = None,
+        port: int | None = None,
+    ) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise PrometheusError("prometheus is not installed (Debian: apt-get install prometheus)")
@@ -33,16 +40,24 @@ class LocalPrometheus(LocalProcess):
         self._interval = scrape_interval
         self._dir = Path(workdir or tempfile.mkdtemp(prefix="newsflow-prom-"))
         self._dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self._rules = list(rule_files or [])
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> LocalPrometheus:
         config = self._dir / "prometheus.yml"
+        rules = []
+        for rule_file in self._rules:
+            copy = self._dir / "rules" / rule_file.name
+            copy.parent.mkdir(exist_ok=True)
+            shutil.copyfile(rule_file, copy)
+            rules.append(str(copy))
         config.write_text(
             "global:\n"
             f"  scrape_interval: {self._interval}\n"
             f"  evaluation_interval: {self._interval}\n"
+            f"rule_files: {json.dumps(rules)}\n"
             "scrape_configs:\n"
             "  - job_name: newsflow\n"
             "    static_configs:\n"
@@ -59,6 +74,12 @@ class LocalPrometheus(LocalProcess):
     def _ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
             return bool(r.status == 200)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule with its evaluation health (``/api/v1/rules``)."""
+        with urllib.request.urlopen(f"{self.url}/api/v1/rules", timeout=10) as r:
+            body = json.load(r)
+        return [rule for group in body["data"]["groups"] for rule in group["rules"]]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Instant query; returns the result vector."""

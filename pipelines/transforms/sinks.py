@@ -62,7 +62,7 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
         self._topic = topic
         self._schema_name = schema_name
         self._sink = sink
-        self._pending: list[tuple[Any, KafkaRecord]] = []
+        self._pending: list[tuple[Any, Sinkable]] = []
 
     def setup(self) -> None:
         self._producer = self._kafka.producer()
@@ -72,9 +72,10 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
         self._pending = []
 
     def process(self, element: Sinkable) -> None:
+        METRICS.records_in.labels(self._sink).inc()
         value = self._schema.encode(element.to_avro())
         future = self._producer.send(self._topic, key=_key(element), value=value)
-        self._pending.append((future, _origin(element)))
+        self._pending.append((future, element))
 
     def finish_bundle(self) -> None:
         if not self._pending:
@@ -86,8 +87,11 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
                 future.get(timeout=30)
         except KafkaError as exc:
             METRICS.records_failed.labels(self._sink, "send_failed").inc(len(self._pending))
+            METRICS.send_errors.labels(self._topic).inc(len(self._pending))
             raise SinkError(f"sink {self._sink} could not write to {self._topic}: {exc}") from exc
-        _written(self._sink, [origin for _, origin in self._pending], time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        METRICS.send_latency.labels(self._topic).observe(seconds)
+        _written(self._sink, [element for _, element in self._pending], seconds)
         self._pending = []
 
 
@@ -105,6 +109,7 @@ class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
         self._buffer = []
 
     def process(self, element: Sinkable) -> None:
+        METRICS.records_in.labels(self._sink).inc()
         self._buffer.append(element)
 
     def finish_bundle(self) -> None:
@@ -120,18 +125,28 @@ class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
             name = f"{topic}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
             path = Path(self._folder) / f"dt={day}" / name
             write_container_atomically(path, self._schema_name, (e.to_avro() for e in items))
-        _written(self._sink, [_origin(e) for e in self._buffer], time.perf_counter() - start)
+        _written(self._sink, self._buffer, time.perf_counter() - start)
         self._buffer = []
 
 
-def _written(sink: str, origins: list[KafkaRecord], seconds: float) -> None:
-    now_ms = time.time() * 1000
-    METRICS.sink_records.labels(sink).inc(len(origins))
-    METRICS.stage_latency.labels(sink).observe(seconds / max(1, len(origins)))
-    beam_count(f"{sink}_written", len(origins))
-    for origin in origins:
+def _written(sink: str, elements: list[Sinkable], seconds: float) -> None:
+    """Count what a sink wrote and how late: from the Kafka timestamp and from publication."""
+    now = time.time()
+    METRICS.sink_records.labels(sink).inc(len(elements))
+    METRICS.records_out.labels(sink).inc(len(elements))
+    METRICS.stage_latency.labels(sink).observe(seconds / max(1, len(elements)))
+    beam_count(f"{sink}_written", len(elements))
+    newest = 0
+    for element in elements:
+        origin = _origin(element)
         if origin.timestamp_ms > 0:
-            METRICS.end_to_end.labels(sink).observe(max(0.0, (now_ms - origin.timestamp_ms) / 1000))
+            METRICS.end_to_end.labels(sink).observe(max(0.0, now - origin.timestamp_ms / 1000))
+            newest = max(newest, origin.timestamp_ms)
+        if not isinstance(element, DeadLetter):
+            published = element.article.published_at.timestamp()
+            METRICS.published_to_written.labels(sink).observe(max(0.0, now - published))
+    if newest:
+        METRICS.last_written.labels(sink).set(newest / 1000)
 
 
 def _published_day(element: EnrichedArticle | FactRecord) -> str:

@@ -126,15 +126,17 @@ class Decode(beam.PTransform):  # type: ignore[misc]
         return _apply(records, "DecodePayload", "decode", partial(decode_record, max_bytes=self._max_bytes))
 
 
+# Module-level functions and classes only: Beam pickles a nested function by value, with a
+# copy of the METRICS it refers to, and that copy is not the one /metrics serves.
+def _normalized(raw: Any) -> Article:
+    article = normalize(raw)
+    METRICS.languages.labels(article.language or "en").inc()
+    return article
+
+
 def _normalizer() -> Callable[[Any], Article]:
     warm_up()  # the language model, once per worker
-
-    def normalized(raw: Any) -> Article:
-        article = normalize(raw)
-        METRICS.languages.labels(article.language or "en").inc()
-        return article
-
-    return normalized
+    return _normalized
 
 
 class Normalize(beam.PTransform):  # type: ignore[misc]
@@ -144,29 +146,25 @@ class Normalize(beam.PTransform):  # type: ignore[misc]
         return _apply(raw, "NormalizeArticle", "normalize", make_fn=_normalizer)
 
 
-def deduplicator(horizon: int, threshold: float, memory_mb: float | None) -> Callable[[], Callable[[Article], Article]]:
-    """A factory (run in each worker's setup) of the function that marks duplicates."""
+class Deduplicator:
+    """Marks duplicates; built in each worker's setup, so the index is never pickled."""
 
-    def make() -> Callable[[Article], Article]:
-        index = DuplicateIndex(horizon, threshold, memory_mb)
+    def __init__(self, horizon: int, threshold: float, memory_mb: float | None) -> None:
+        self._index = DuplicateIndex(horizon, threshold, memory_mb)
 
-        def mark(article: Article) -> Article:
-            match = index.check_and_add(article)
-            METRICS.dedup_index.set(len(index))
-            if match is None:
-                return article
-            METRICS.duplicates.labels(match.kind).inc()
-            beam_count("duplicates")
-            return replace(
-                article,
-                duplicate_of=match.duplicate_of,
-                duplicate_kind=match.kind,
-                duplicate_similarity=round(match.similarity, 3),
-            )
-
-        return mark
-
-    return make
+    def __call__(self, article: Article) -> Article:
+        match = self._index.check_and_add(article)
+        METRICS.dedup_index.set(len(self._index))
+        if match is None:
+            return article
+        METRICS.duplicates.labels(match.kind).inc()
+        beam_count("duplicates")
+        return replace(
+            article,
+            duplicate_of=match.duplicate_of,
+            duplicate_kind=match.kind,
+            duplicate_similarity=round(match.similarity, 3),
+        )
 
 
 class Dedup(beam.PTransform):  # type: ignore[misc]
@@ -181,7 +179,7 @@ class Dedup(beam.PTransform):  # type: ignore[misc]
         self._args = (horizon, threshold, memory_mb)
 
     def expand(self, articles: beam.PCollection) -> Stage:
-        return _apply(articles, "MarkDuplicates", "dedup", make_fn=deduplicator(*self._args))
+        return _apply(articles, "MarkDuplicates", "dedup", make_fn=partial(Deduplicator, *self._args))
 
 
 class _Model:
