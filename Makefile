@@ -56,6 +56,9 @@ eval-entities: $(STAMP) ## NER P/R/F1 by label (bare en_core_web_sm vs newsflow)
 monitor: $(STAMP) ## Like run, plus a local Prometheus (127.0.0.1:9090) with the rules and alerts
 	$(VENV)/bin/newsflow run --monitor $(ARGS)
 
+dashboard-demo: $(STAMP) ## A 5-minute monitored run fed Reuters wires, drawn to docs/dashboard.png
+	$(PY) tools/demo_dashboard.py --shared $(SHARED)
+
 eval-dedup: $(STAMP) ## Duplicate detection precision/recall on labelled Reuters pairs; index memory
 	$(PY) tools/eval_dedup.py --shared $(SHARED)
 
@@ -68,4 +71,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract monitor eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean

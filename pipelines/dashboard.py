@@ -46,7 +46,7 @@ PANELS = (
     Panel("Casualties reported per hour", "short", (("newsflow:casualties_reported:increase1h", "{{kind}}"),)),
     Panel("Duplicates (records/s)", "ops", (("sum by (kind) (rate(newsflow_duplicates_total[5m]))", "{{kind}}"),)),
     Panel("Freshness: age of the newest record written (s)", "s",
-          (('time() - max by (sink) (newsflow_last_written_record_timestamp_seconds)', "{{sink}}"),)),
+          (("min by (sink) (newsflow_freshness_seconds)", "{{sink}}"),)),
     Panel("Worker health", "short",
           (('up{job="newsflow"}', "up {{instance}}"),
            ('process_resident_memory_bytes{job="newsflow"} / 2^20', "RSS MiB {{instance}}"),

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import platform
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from apache_beam.metrics import Metrics as BeamMetrics
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from pipelines import __version__
 
@@ -60,6 +64,26 @@ MODALITIES = ("occurred", "proposed", "threatened", "refused")
 FACT_KINDS = ("killed", "injured", "killed_or_injured", "missing", "arrested", "kidnapped", "displaced")
 
 
+class _Freshness(Collector):
+    """``newsflow_freshness_seconds{sink}``: age of the newest record each sink wrote,
+    computed at scrape time (a set value would go stale between writes)."""
+
+    def __init__(self, last_written: Gauge) -> None:
+        self._last = last_written
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "newsflow_freshness_seconds", "Age of the newest record each sink wrote (now - its Kafka timestamp).",
+            labels=["sink"],
+        )  # fmt: skip
+        now = time.time()
+        for metric in self._last.collect():
+            for s in metric.samples:
+                if s.value > 0:
+                    family.add_metric([s.labels["sink"]], max(0.0, now - s.value))
+        yield family
+
+
 class Metrics:
     """All of newsflow's Prometheus metrics, registered on ``registry``."""
 
@@ -99,10 +123,11 @@ class Metrics:
         )
         self.last_written = Gauge(
             "newsflow_last_written_record_timestamp_seconds",
-            "Kafka timestamp of the newest record a sink wrote; freshness = time() - this.",
+            "Kafka timestamp of the newest record a sink wrote.",
             ["sink"],
             registry=registry,
         )
+        registry.register(_Freshness(self.last_written))
         self.send_errors = Counter(
             "newsflow_kafka_send_errors_total", "Records a Kafka sink failed to send, by topic.", ["topic"],
             registry=registry,
