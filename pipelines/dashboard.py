@@ -11,6 +11,7 @@ two identical) and the integration test sends every panel's query to a real Prom
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -100,7 +101,7 @@ def query_range(prometheus: str, expr: str, start: float, end: float, step: floa
 def _legend(template: str, labels: dict[str, str]) -> str:
     for key, value in labels.items():
         template = template.replace("{{" + key + "}}", value)
-    return template
+    return re.sub(r"\s*\{\{\w+\}\}", "", template)  # a label the series does not have
 
 
 def render_png(prometheus: str, path: Path, minutes: float = 15.0) -> int:
@@ -116,11 +117,18 @@ def render_png(prometheus: str, path: Path, minutes: float = 15.0) -> int:
     step = max(1.0, minutes * 60 / 300)
     fig, axes = plt.subplots(len(main), 1, figsize=(10, 3 * len(main)), sharex=True)
     for ax, panel in zip(axes, main, strict=True):
+        flat = []
         for expr, legend in panel.targets:
             for series in query_range(prometheus, expr, start, end, step):
                 xs = [(float(t) - end) / 60 for t, _ in series["values"]]
                 ys = [float(v) for _, v in series["values"]]
-                ax.plot(xs, ys, label=_legend(legend, series["metric"]))
+                if any(y != 0 for y in ys):
+                    ax.plot(xs, ys, label=_legend(legend, series["metric"]))
+                else:
+                    flat.append((xs, _legend(legend, series["metric"])))
+        if not ax.has_data() and flat:  # all zero: draw one flat line, not a dozen
+            xs, label = flat[0]
+            ax.plot(xs, [0.0] * len(xs), label=f"{label} (all {len(flat)} series 0)")
         ax.set_title(panel.title, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.has_data():
