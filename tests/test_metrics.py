@@ -4,6 +4,7 @@ at scrape time, build info is set."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -36,3 +37,21 @@ def test_build_info_names_the_version() -> None:
     registry = CollectorRegistry()
     Metrics(registry)
     assert sample("newsflow_build_info", {"version": __version__}, registry) == 1
+
+
+def test_dashboard_legends_drop_labels_a_series_lacks() -> None:
+    from pipelines.dashboard import _legend
+
+    assert _legend("failed {{stage}}", {"stage": "decode"}) == "failed decode"
+    assert _legend("failed {{stage}}", {}) == "failed"
+
+
+def test_newsflow_dashboard_writes_the_shipped_grafana_file(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from pipelines.cli import main
+
+    target = tmp_path / "newsflow.json"
+    assert main(["dashboard", "--grafana", str(target)]) == 0
+    shipped = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards" / "newsflow.json"
+    assert target.read_text() == shipped.read_text()

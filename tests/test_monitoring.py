@@ -5,8 +5,11 @@ return data, and the PNG rendering must draw from it."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +91,34 @@ def test_every_panel_rule_and_alert_returns_data_from_a_running_pipeline(
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, output
+
+
+def test_newsflow_run_monitor_starts_prometheus_with_the_rules(tmp_path: Path) -> None:
+    """`make monitor`: the embedded run plus a Prometheus that scrapes it and loads the rules."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "run", "--monitor", "--metrics-port", "0", "--max-articles", "26",
+         "--output-dir", str(tmp_path / "out"), "--progress", "off"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, "ended before starting Prometheus:\n" + "".join(lines)
+            lines.append(line)
+            if found := re.search(r"Prometheus on (http://\S+)", line):
+                url = found.group(1)
+        with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=10) as r:
+            groups = json.load(r)["data"]["groups"]
+        assert sum(len(g["rules"]) for g in groups) == len(rule_definitions())
+        output = "".join(lines) + proc.communicate(timeout=180)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    assert "articles in        26" in output
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/-/ready", timeout=2)  # stopped with the run
