@@ -35,6 +35,14 @@ def start_run(bootstrap: str, out: Path, metrics_port: int) -> subprocess.Popen[
     )
 
 
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C a streaming run; it must finish cleanly. Returns its output."""
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    return str(output)
+
+
 def wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -77,13 +85,11 @@ def test_streaming_run_scraped_by_prometheus_and_stopped_by_ctrl_c(
                 "newsflow_model_load_seconds > 0",
             ):
                 assert prom.query(expr), f"no data for {expr}"
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        output = interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, output
     assert "newsflow summary" in output
     assert "articles in        2" in output and "enriched out       2" in output
     files = list((tmp_path / "out" / "enriched").rglob("*.avro"))

@@ -157,6 +157,17 @@ def _failed_day(element: DeadLetter) -> str:
     return datetime.fromtimestamp(element.failed_at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
+def _to_kafka_and_files(
+    pcoll: beam.PCollection, s: SinkSettings, topic: str, schema_name: str, name: str, day_of: Callable[[Any], str]
+) -> None:
+    """The two sinks of an output: Kafka ``topic`` and ``<out>/<name>/dt=.../`` files."""
+    if s.kafka is not None:
+        pcoll | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, topic, schema_name, f"kafka_{name}"))
+    if s.output_dir is not None:
+        folder = str(Path(s.output_dir) / name)
+        pcoll | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, schema_name, f"files_{name}", day_of))
+
+
 class WriteAvro(beam.PTransform):  # type: ignore[misc]
     """Enriched articles to Kafka ``news.enriched`` and to ``<out>/enriched/dt=.../``."""
 
@@ -168,11 +179,7 @@ class WriteAvro(beam.PTransform):  # type: ignore[misc]
         s = self._s
         if not s.write_duplicates:
             enriched = enriched | "SkipDuplicates" >> beam.Filter(lambda e: e.article.duplicate_of is None)
-        if s.kafka is not None:
-            enriched | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.enriched_topic, ENRICHED, "kafka_enriched"))
-        if s.output_dir is not None:
-            folder = str(Path(s.output_dir) / "enriched")
-            enriched | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, ENRICHED, "files_enriched", _published_day))
+        _to_kafka_and_files(enriched, s, s.enriched_topic, ENRICHED, "enriched", _published_day)
 
 
 class WriteFacts(beam.PTransform):  # type: ignore[misc]
@@ -185,11 +192,7 @@ class WriteFacts(beam.PTransform):  # type: ignore[misc]
     def expand(self, enriched: beam.PCollection) -> None:
         s = self._s
         facts = enriched | "Split" >> beam.FlatMap(split_facts)
-        if s.kafka is not None:
-            facts | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, s.facts_topic, FACT, "kafka_facts"))
-        if s.output_dir is not None:
-            folder = str(Path(s.output_dir) / "facts")
-            facts | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, FACT, "files_facts", _published_day))
+        _to_kafka_and_files(facts, s, s.facts_topic, FACT, "facts", _published_day)
 
 
 class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
@@ -202,13 +205,7 @@ class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
     def expand(self, dead: beam.PCollection) -> None:
         s = self._s
         counted = dead | "Count" >> beam.Map(_count_dead)
-        if s.kafka is not None:
-            counted | "ToKafka" >> beam.ParDo(
-                _KafkaSinkFn(s.kafka, s.deadletter_topic, DEAD_LETTER, "kafka_deadletter")
-            )
-        if s.output_dir is not None:
-            folder = str(Path(s.output_dir) / "deadletter")
-            counted | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, DEAD_LETTER, "files_deadletter", _failed_day))
+        _to_kafka_and_files(counted, s, s.deadletter_topic, DEAD_LETTER, "deadletter", _failed_day)
 
 
 def _count_dead(element: DeadLetter) -> DeadLetter:
