@@ -1,6 +1,8 @@
 """Publish JSON Lines articles to a Kafka topic (the sample, demos, load tests).
 
     newsflow produce pipelines/data/sample_articles.jsonl --topic news.raw --bootstrap-servers HOST:PORT
+    newsflow produce archive.jsonl.gz --rate 50 ...        # 50 records a second
+    newsflow produce archive.jsonl.gz --speedup 3600 ...   # original pacing, an hour a second
 
 Each line is sent as-is (so malformed lines reach the pipeline's dead letter, as they
 would from any producer), keyed by the canonical URL, else ``source_id``, so one article
@@ -11,11 +13,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from pipelines.io.kafka import KafkaSettings
 from pipelines.nlp.normalize import canonical_url
+
+# The clock pacing uses; tests pass a fake one.
+Clock = tuple[Callable[[], float], Callable[[float], None]]
+REAL_CLOCK: Clock = (time.monotonic, time.sleep)
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
@@ -40,11 +48,63 @@ def key_for(value: bytes) -> bytes | None:
     return key.encode() if isinstance(key, str) else None
 
 
-def publish(kafka: KafkaSettings, topic: str, values: Iterable[bytes]) -> int:
-    """Send every value and wait for the acks; returns how many were sent."""
+def published_at(value: bytes) -> float | None:
+    """The record's ``published_at`` (or ``date``) as epoch seconds, if it has a readable one."""
+    try:
+        doc = json.loads(value)
+        raw = doc.get("published_at") or doc.get("date")
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp()
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def paced(
+    values: Iterable[bytes], rate: float | None = None, speedup: float | None = None, clock: Clock = REAL_CLOCK
+) -> Iterator[bytes]:
+    """``values`` at ``rate`` a second, or at their original pacing (by publication time) sped
+    up ``speedup`` times; as fast as possible with neither. Records without a readable time
+    keep the pace of the one before."""
+    now, sleep = clock
+    start = now()
+    first: float | None = None
+    for n, value in enumerate(values):
+        due = None
+        if rate:
+            due = start + n / rate
+        elif speedup and (t := published_at(value)) is not None:
+            first = t if first is None else first
+            due = start + max(0.0, t - first) / speedup
+        if due is not None and (wait := due - now()) > 0:
+            sleep(wait)
+        yield value
+
+
+def publish(
+    kafka: KafkaSettings,
+    topic: str,
+    values: Iterable[bytes],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Send every value, keyed by canonical URL, and wait for the acks; returns how many.
+
+    Acks are checked every 1,000 records, so a long replay holds little in memory and stops
+    at the first failure."""
     producer = kafka.producer()
-    futures = [producer.send(topic, key=key_for(v), value=v) for v in values]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=30)
-    return len(futures)
+    pending = []
+    sent = 0
+    for value in values:
+        pending.append(producer.send(topic, key=key_for(value), value=value))
+        sent += 1
+        if len(pending) >= 1000:
+            _acked(producer, pending)
+        if progress is not None:
+            progress(sent)
+    _acked(producer, pending)
+    return sent
+
+
+def _acked(producer: object, pending: list[object]) -> None:
+    producer.flush()  # type: ignore[attr-defined]
+    for future in pending:
+        future.get(timeout=30)  # type: ignore[attr-defined]
+    pending.clear()
