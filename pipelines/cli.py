@@ -211,13 +211,13 @@ def cmd_produce(argv: list[str]) -> int:
     )
     a = parser.parse_args(argv)
     kafka = KafkaSettings(a.bootstrap_servers)
-    started = time.monotonic()
-    last_line = [started]
+    started = last_line = time.monotonic()
 
     def progress(sent: int) -> None:
+        nonlocal last_line
         now = time.monotonic()
-        if now - last_line[0] >= 2.0:
-            last_line[0] = now
+        if now - last_line >= 2.0:
+            last_line = now
             print(f"  {sent:,} sent, {sent / (now - started):.1f}/s", flush=True)
 
     values = (line for f in a.files for line in read_lines(f))

@@ -44,9 +44,8 @@ _PUBLISHED_BUCKETS = (
 )
 _SEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BEAM_NAMESPACE = "newsflow"
-STAGES = ("read", "decode", "normalize", "dedup", "entities", "facts", "kafka_enriched", "files_enriched",
-          "kafka_facts", "files_facts", "kafka_deadletter", "files_deadletter")  # fmt: skip
-SINKS = STAGES[6:]
+SINKS = ("kafka_enriched", "files_enriched", "kafka_facts", "files_facts", "kafka_deadletter", "files_deadletter")
+STAGES = ("read", "decode", "normalize", "dedup", "entities", "facts", *SINKS)
 ENTITY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC")
 EVENT_TYPES = (
     "assault",

@@ -86,21 +86,31 @@ class Report:
         return sum(self.casualty.tp.values()) / kind_tp if kind_tp else 1.0
 
 
-def evaluate(items: list[dict[str, Any]], nlp: Any) -> Report:
-    report = Report()
+def evaluate(items: list[dict[str, Any]], nlp: Any, by_corpus: dict[str, Report] | None = None) -> Report:
+    """Score ``items``; with ``by_corpus``, also fill one report per corpus in the same pass."""
+    total = Report()
     docs = nlp.pipe([it["text"] for it in items], batch_size=32)
     for item, doc in zip(items, docs, strict=True):
-        published = datetime.fromisoformat(item["published_at"].replace("Z", "+00:00")).astimezone(UTC)
-        facts = extract_casualties(doc, published)
-        events = extract_events(doc, published)
-        gold_c = Counter((c["kind"], int(c["count"])) for c in item["casualties"])
-        pred_c = Counter((f.kind, f.count) for f in facts)
+        reports = [total]
+        if by_corpus is not None:
+            reports.append(by_corpus.setdefault(corpus_of(item), Report()))
+        _score(reports, item, doc)
+    return total
+
+
+def _score(reports: list[Report], item: dict[str, Any], doc: Any) -> None:
+    published = datetime.fromisoformat(item["published_at"].replace("Z", "+00:00")).astimezone(UTC)
+    facts = extract_casualties(doc, published)
+    events = extract_events(doc, published)
+    gold_c = Counter((c["kind"], int(c["count"])) for c in item["casualties"])
+    pred_c = Counter((f.kind, f.count) for f in facts)
+    gold_e = {e["type"]: e.get("modality", "occurred") for e in item["events"]}
+    pred_e: dict[str, str] = {}
+    for e in events:
+        pred_e.setdefault(e.type, e.modality)
+    for report in reports:
         report.casualty.add(gold_c, pred_c, key=lambda x: x[0])
         report.casualty_kind.add(Counter(k for k, _ in gold_c.elements()), Counter(k for k, _ in pred_c.elements()))
-        gold_e = {e["type"]: e.get("modality", "occurred") for e in item["events"]}
-        pred_e: dict[str, str] = {}
-        for e in events:
-            pred_e.setdefault(e.type, e.modality)
         report.events.add(Counter(gold_e.keys()), Counter(pred_e.keys()))
         for etype in set(gold_e) & set(pred_e):
             report.modality_total += 1
@@ -112,7 +122,6 @@ def evaluate(items: list[dict[str, Any]], nlp: Any) -> Report:
                 f"    casualties gold {sorted(gold_c.elements())} pred {sorted(pred_c.elements())}\n"
                 f"    events     gold {sorted(gold_e.items())} pred {sorted(pred_e.items())}"
             )
-    return report
 
 
 def _row(label: str, scores: tuple[float, float, float, int]) -> str:
@@ -137,12 +146,9 @@ def print_report(name: str, r: Report) -> None:
     print(f"{'  modality acc.':<20} {acc:6.2f}   ({r.modality_right}/{r.modality_total} matched types)")
 
 
-def _by_corpus(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Items by the corpus of their source: reuters21578, seed, lee (ABC news 2001-02)."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in items:
-        out[item["source"].split("/")[0].removesuffix("50")].append(item)
-    return out
+def corpus_of(item: dict[str, Any]) -> str:
+    """The corpus of an item's source: reuters21578, seed, lee (ABC news 2001-02)."""
+    return str(item["source"].split("/")[0].removesuffix("50"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         parts[split_of(item)].append(item)
     print(f"gold: {a.gold} ({len(items)} items: dev {len(parts['dev'])}, test {len(parts['test'])}); model {model}")
     names = ("dev",) if a.dev_only else ("dev", "test")
-    reports = {name: evaluate(parts[name], nlp) for name in names}
+    corpora: dict[str, dict[str, Report]] = {name: {} for name in names}
+    reports = {name: evaluate(parts[name], nlp, corpora[name]) for name in names}
     for name, report in reports.items():
         print_report(name, report)
     for name in names:
         print(f"\n== {name} by corpus ==")
-        for corpus, subset in sorted(_by_corpus(parts[name]).items()):
-            r = evaluate(subset, nlp)
+        for corpus, r in sorted(corpora[name].items()):
             (_, _, cf, cn), (_, _, ef, en) = r.casualty.prf(), r.events.prf()
             print(
                 f"{corpus:<13} {r.items:4d} items  casualties F1 {cf:.2f} ({cn} gold)  events F1 {ef:.2f} ({en} gold)"

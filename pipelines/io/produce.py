@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pipelines.io.kafka import KafkaSettings
 from pipelines.nlp.normalize import canonical_url
@@ -103,8 +104,8 @@ def publish(
     return sent
 
 
-def _acked(producer: object, pending: list[object]) -> None:
-    producer.flush()  # type: ignore[attr-defined]
+def _acked(producer: Any, pending: list[Any]) -> None:
+    producer.flush()
     for future in pending:
-        future.get(timeout=30)  # type: ignore[attr-defined]
+        future.get(timeout=30)
     pending.clear()

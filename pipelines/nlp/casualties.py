@@ -260,8 +260,8 @@ def _violent(token: Token) -> bool:
 
 def _physical(token: Token) -> bool:
     """Bodily harm is meant: violent or accident words, or people (not exporters) nearby."""
-    return any(
-        t.lemma_.lower() in _PHYSICAL or (t.lemma_.lower() in PEOPLE and t.lemma_.lower() not in ("company", "force"))
+    return _violent(token) or any(
+        t.lemma_.lower() in PEOPLE and t.lemma_.lower() not in ("company", "force")
         for t in token.sent
         if t is not token
     )
@@ -598,15 +598,8 @@ def _group_counts(victim: Token) -> list[tuple[Token, Counted]]:
     conjs = _conjuncts(victim)
     first = _count(victim)
     if first is not None and _has_number(victim) and any(_has_number(c) for c in conjs):
-        groups = [(victim, first)]
-        for conj in conjs:
-            if _subset(conj):
-                continue
-            counted = _count(conj) if _own_count(conj) else None
-            if counted is not None:
-                groups.append((conj, counted))
-        return groups
-    total = _group_count(victim)
+        return [(victim, first), *_counted_conjuncts(conjs)]
+    total = _summed(victim, conjs, first)
     return [] if total is None else [(victim, total)]
 
 
@@ -640,27 +633,25 @@ def _conjuncts(victim: Token) -> list[Token]:
     return found
 
 
-def _group_count(victim: Token) -> Counted | None:
-    """A victim and the groups coordinated with it, summed: "Sapio and five managers" = 6."""
-    conjs = _conjuncts(victim)
+def _counted_conjuncts(conjs: list[Token]) -> list[tuple[Token, Counted]]:
+    """The coordinated groups that count on their own, without parts of an earlier group."""
+    counted = ((conj, _count(conj)) for conj in conjs if not _subset(conj) and _own_count(conj))
+    return [(conj, c) for conj, c in counted if c is not None]
+
+
+def _summed(victim: Token, conjs: list[Token], first: Counted | None) -> Counted | None:
+    """A victim and the groups coordinated with it as one: "Sapio and five managers" = 6."""
     if (
         victim.tag_ == "NNP"
         and victim.ent_type_ != "PERSON"
         and any(g.dep_ == "nummod" for c in conjs for g in c.children)
     ):
         # "... Rio Grande do Sul and three people died": the parse joined a place to the victims
-        return _group_count(conjs[0]) if conjs else None
-    first = _count(victim)
+        return _summed(conjs[0], _conjuncts(conjs[0]), _count(conjs[0])) if conjs else None
     if first is None:
         return None
     total, qualifier, confidence = first
-    for conj in conjs:
-        if _subset(conj):
-            continue
-        counted = _count(conj) if _own_count(conj) else None
-        if counted is not None:
-            total += counted[0]
-    return total, qualifier, confidence
+    return total + sum(c[0] for _, c in _counted_conjuncts(conjs)), qualifier, confidence
 
 
 def _qualifier(doc: Doc, start: int) -> str | None:

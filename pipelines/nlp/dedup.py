@@ -70,12 +70,19 @@ class _Entry:
     numbers: frozenset[str]
 
 
-def text_key(text: str) -> str:
-    return "text:" + hashlib.sha1(" ".join(_WORD.findall(text.lower())).encode()).hexdigest()
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _text_key(words: list[str]) -> str:
+    return "text:" + hashlib.sha1(" ".join(words).encode()).hexdigest()
 
 
 def shingle_hashes(text: str) -> np.ndarray | None:
-    words = _WORD.findall(text.lower())
+    return _shingles(_words(text))
+
+
+def _shingles(words: list[str]) -> np.ndarray | None:
     if len(words) < MIN_WORDS:
         return None
     grams = {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
@@ -134,15 +141,15 @@ class DuplicateIndex:
         """The earlier article ``article`` repeats, or None (then it is remembered)."""
         r = article.record
         origin = (r.topic, r.partition, r.offset)
-        keys = tuple(k for k in (f"url:{article.canonical_url}" if article.canonical_url else None,
-                                 text_key(article.text)) if k)  # fmt: skip
+        words = _words(article.text)  # once: for the text key and the shingles
+        keys = ((f"url:{article.canonical_url}",) if article.canonical_url else ()) + (_text_key(words),)
         for key in keys:
             earlier = self._by_key.get(key)
             if earlier is not None:
                 if self._entries[earlier].origin == origin and r.topic:
                     return None  # the same Kafka record again (a replayed bundle): not a duplicate
                 return Match(earlier, key.split(":", 1)[0], 1.0)
-        hashes = shingle_hashes(article.text)
+        hashes = _shingles(words)
         entry = _Entry(article.article_id, origin, keys, article.published_at, hashes, numbers_of(article.text))
         minhash = _minhash(hashes) if hashes is not None else None
         if minhash is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -173,12 +174,8 @@ def group_entities(
         groups.setdefault((family, name), _Group(e.label, [name], [])).mentions.append(e)
     all_groups = persons + list(groups.values())
     total = sum(len(g.mentions) for g in all_groups) or 1
-    mentioned: Counter[str] = Counter()
-    for g in all_groups:
-        if g.label in _PLACE_LABELS and (p := gaz.resolve(g.names[0])) is not None and p.country:
-            mentioned[p.country] += len(g.mentions)
-    countries = frozenset(mentioned)
-    main_country = mentioned.most_common(1)[0][0] if mentioned else None
+    alone = ((gaz.resolve(g.names[0]), len(g.mentions)) for g in all_groups if g.label in _PLACE_LABELS)
+    countries, main_country = _country_context((p.country, n) for p, n in alone if p is not None)
     out = []
     for g in all_groups:
         first = min(m.start for m in g.mentions)
@@ -205,10 +202,15 @@ def group_entities(
 
 def place_context(groups: tuple[EntityGroup, ...]) -> tuple[frozenset[str], str | None]:
     """The countries an article's places are in, and the one it mentions most."""
+    return _country_context((g.country, g.mentions) for g in groups if g.feature != "unknown")
+
+
+def _country_context(places: Iterable[tuple[str | None, int]]) -> tuple[frozenset[str], str | None]:
+    """(countries, the most mentioned one) from (country, mentions) pairs."""
     mentioned: Counter[str] = Counter()
-    for g in groups:
-        if g.country and g.feature != "unknown":
-            mentioned[g.country] += g.mentions
+    for country, mentions in places:
+        if country:
+            mentioned[country] += mentions
     return frozenset(mentioned), (mentioned.most_common(1)[0][0] if mentioned else None)
 
 
