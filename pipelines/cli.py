@@ -1,4 +1,4 @@
-"""Command line: ``newsflow run``, ``newsflow produce``, ``newsflow broker``.
+"""Command line: ``newsflow run``, ``backfill``, ``produce``, ``broker``, ``dashboard``.
 
 newsflow run                                   # embedded broker + sample articles
 newsflow run --bootstrap-servers HOST:PORT     # an existing Kafka
@@ -110,7 +110,7 @@ class Progress(threading.Thread):
             sys.stderr.write("\n")
 
 
-def _install_stop_handlers() -> None:
+def install_stop_handlers() -> None:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if CONTROL.stopping():
             raise KeyboardInterrupt  # second Ctrl-C: give up waiting for the bundle
@@ -167,7 +167,7 @@ def _stream(opts: NewsflowOptions) -> int:
     from pipelines import graph  # imports Beam; kept out of `newsflow --help`
 
     CONTROL.reset(opts.max_articles)
-    _install_stop_handlers()
+    install_stop_handlers()
     timer = threading.Timer(opts.duration, CONTROL.stop) if opts.duration else None
     if timer:
         timer.daemon = True
@@ -195,6 +195,64 @@ def _stream(opts: NewsflowOptions) -> int:
     folders = ", ".join(str(out / sub) for sub in ("enriched", "facts", "deadletter")) if out else "off"
     print(f"  Avro files         {folders}")
     return 0
+
+
+# The run flags that mean something to a backfill (the rest are about a live Kafka source).
+_BACKFILL_FLAGS = {
+    "kafka_bootstrap_servers", "output_dir", "files_only", "enriched_topic", "deadletter_topic", "facts_topic",
+    "metrics_port", "metrics_addr", "batch_size", "dedup_horizon", "dedup_memory_mb", "dedup_threshold",
+    "skip_duplicates", "max_message_bytes",
+}  # fmt: skip
+
+
+def cmd_backfill(argv: list[str]) -> int:
+    from pipelines.backfill import backfill, parse_time
+
+    parser = argparse.ArgumentParser(
+        prog="newsflow backfill",
+        description="Run archives (JSON Lines, gzip, Avro; files, folders, globs) or Kafka ranges "
+        "(kafka:TOPIC[:PARTITION[:FIRST-LAST]]) through the pipeline to an end. Idempotent: a rerun "
+        "resumes, skipping the chunks already done, and replaces the files of any chunk it redoes.",
+    )
+    parser.add_argument("sources", nargs="+", help="Archive files, folders, globs, or kafka:TOPIC[:P[:FIRST-LAST]].")
+    parser.add_argument(
+        "--from", dest="since", help="Only articles published at or after this time (Kafka: record timestamp)."
+    )
+    parser.add_argument(
+        "--to", dest="until", help="Only articles published before this time (Kafka: record timestamp)."
+    )
+    parser.add_argument("--workers", type=int, default=None, help="Worker processes (default: one per core).")
+    parser.add_argument("--restart", action="store_true", help="Redo every chunk, even those a previous run finished.")
+    parser.add_argument(
+        "--state-dir", default=None, help="Where chunks are marked done (default: OUTPUT_DIR/_backfill)."
+    )
+    parser.add_argument(
+        "--progress", default="auto", choices=["auto", "bar", "log", "off"],
+        help="A progress bar on a terminal, log lines every 10 s otherwise.",
+    )  # fmt: skip
+    full = _options_parser("newsflow backfill")
+    for action in full._actions:
+        if action.dest in _BACKFILL_FLAGS:
+            parser._add_action(action)
+    a = parser.parse_args(argv)
+    if a.output_dir == "" and a.files_only:
+        parser.error("--files-only with --output-dir '' leaves no output")
+    if a.output_dir == "" and not a.kafka_bootstrap_servers:
+        parser.error("no output: give --output-dir or --bootstrap-servers")
+    for flag, value in (("--from", a.since), ("--to", a.until)):
+        if value:
+            try:
+                parse_time(value)
+            except ValueError as exc:
+                parser.error(f"{flag}: {exc}")
+    options = {**vars(full.parse_args([])), **{k: v for k, v in vars(a).items() if k in _BACKFILL_FLAGS}}
+    return backfill(a, options)
+
+
+def cmd_backfill_worker(argv: list[str]) -> int:
+    from pipelines.backfill import run_worker
+
+    return run_worker(Path(argv[0]))
 
 
 def cmd_produce(argv: list[str]) -> int:
@@ -266,7 +324,14 @@ def cmd_dashboard(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "produce": cmd_produce, "broker": cmd_broker, "dashboard": cmd_dashboard}
+COMMANDS = {
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "produce": cmd_produce,
+    "broker": cmd_broker,
+    "dashboard": cmd_dashboard,
+    "backfill-worker": cmd_backfill_worker,  # started by backfill, not by users
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     # kafka-python's IO thread warns whenever spaCy holds the GIL for >100 ms: expected here.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"newsflow {__version__}\nusage: newsflow {{{','.join(COMMANDS)}}} [options]  (newsflow CMD --help)")
+        public = ",".join(c for c in COMMANDS if c != "backfill-worker")
+        print(f"newsflow {__version__}\nusage: newsflow {{{public}}} [options]  (newsflow CMD --help)")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])

@@ -1,4 +1,4 @@
-"""The one pipeline graph: ReadArticles -> Enrich -> WriteAvro, dead letters beside it.
+"""The one pipeline graph: ReadArticles (or ReadArchive) -> Enrich -> WriteAvro, dead letters beside it.
 
 newsflow run --bootstrap-servers 127.0.0.1:9092 --topics news.raw
 """
@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipelines.io.kafka import KafkaSettings, ReadArticles, SourceSettings, close_producers
+from pipelines.io.read_archive import ArchiveSettings, ReadArchive
 from pipelines.options import NewsflowOptions
 from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters, WriteFacts
 from pipelines.transforms.stages import Enrich
@@ -32,8 +33,9 @@ def source_settings(o: NewsflowOptions) -> SourceSettings:
 
 
 def sink_settings(o: NewsflowOptions) -> SinkSettings:
+    to_kafka = o.kafka_bootstrap_servers and not o.files_only
     return SinkSettings(
-        kafka=KafkaSettings(o.kafka_bootstrap_servers),
+        kafka=KafkaSettings(o.kafka_bootstrap_servers) if to_kafka else None,
         output_dir=o.output_dir or None,
         enriched_topic=o.enriched_topic,
         deadletter_topic=o.deadletter_topic,
@@ -45,7 +47,15 @@ def sink_settings(o: NewsflowOptions) -> SinkSettings:
 def build(p: beam.Pipeline, o: NewsflowOptions) -> None:
     """Wire the composites; every label is stable so a running job can be updated."""
     topics = [t.strip() for t in o.topics.split(",") if t.strip()]
-    records = p | "ReadArticles" >> ReadArticles(source_settings(o), topics)
+    enrich_and_write(p | "ReadArticles" >> ReadArticles(source_settings(o), topics), o)
+
+
+def build_backfill(p: beam.Pipeline, o: NewsflowOptions, archive: ArchiveSettings) -> None:
+    """The same graph as ``build`` behind a bounded source: archive chunks instead of Kafka."""
+    enrich_and_write(p | "ReadArchive" >> ReadArchive(archive), o)
+
+
+def enrich_and_write(records: beam.PCollection, o: NewsflowOptions) -> None:
     out = records | "Enrich" >> Enrich(
         o.max_message_bytes, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb
     )
@@ -68,13 +78,17 @@ def fix_fn_runner_monitoring_leak() -> None:
     )
 
 
-def run(o: NewsflowOptions) -> None:
-    """Build and run the pipeline on the local FnApiRunner until the source ends."""
+def run(o: NewsflowOptions, archive: ArchiveSettings | None = None) -> None:
+    """Build and run the pipeline on the local FnApiRunner until the source ends: Kafka
+    (``run``), or the chunks of ``archive`` (a backfill worker)."""
     fix_fn_runner_monitoring_leak()
     # flags=[]: without it PipelineOptions parses sys.argv, which belongs to the CLI.
     options = PipelineOptions(flags=[], runner="FnApiRunner", direct_num_workers=1)
     try:
         with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
-            build(p, o)
+            if archive is None:
+                build(p, o)
+            else:
+                build_backfill(p, o, archive)
     finally:
         close_producers()

