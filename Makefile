@@ -47,6 +47,9 @@ eval: $(STAMP) ## Every quality figure: facts and events, entities and places, d
 eval-facts: $(STAMP) ## Precision/recall of casualty facts and events on the gold set (dev and held-aside test)
 	$(PY) tools/eval_facts.py
 
+bench-backfill: $(STAMP) ## Backfill of all Reuters-21578 vs bare spaCy on both cores (target >= 0.85; ~30 min)
+	$(PY) -m tools.bench_backfill --data $(SHARED)/data/reuters21578.jsonl.gz $(ARGS)
+
 bench-extract: $(STAMP) ## Fact extraction time after NER vs spaCy time (target <= 10 %)
 	$(PY) tools/bench_extract.py
 
@@ -71,4 +74,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint format bench-latency eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint format bench-latency bench-backfill backfill-demo eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean

@@ -68,18 +68,23 @@ def parse_time(value: str) -> datetime:
 
 
 def shards(chunks: list[Chunk], n: int) -> list[list[Chunk]]:
-    """``chunks`` cut into at most ``n`` contiguous runs of about equal records.
+    """``chunks`` cut into at most ``n`` contiguous runs of about equal work (input bytes,
+    where every chunk's are known; else records), so the workers finish together.
 
     Contiguous, not round-robin: stories and their near duplicates cluster in time, and
     each worker's duplicate index sees only its own shard."""
-    total = sum(c.records for c in chunks)
+    by_bytes = all(c.bytes > 0 for c in chunks)
+    weights = [c.bytes if by_bytes else c.records for c in chunks]
+    total = sum(weights)
     out: list[list[Chunk]] = [[]]
     done = 0
-    for chunk in chunks:
-        if out[-1] and done >= total * len(out) / n and len(out) < n:
+    for chunk, weight in zip(chunks, weights, strict=True):
+        # Start the next shard when this chunk would carry the current one past its share
+        # by more than half the chunk.
+        if out[-1] and len(out) < n and done + weight / 2 > total * len(out) / n:
             out.append([])
         out[-1].append(chunk)
-        done += chunk.records
+        done += weight
     return [s for s in out if s]
 
 

@@ -6,10 +6,13 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import ftfy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.io.decode import decode_record
-from pipelines.nlp.normalize import article_id, canonical_url, clean_text, normalize, parse_published_at
+from pipelines.nlp.normalize import _PLAIN_ASCII, article_id, canonical_url, clean_text, normalize, parse_published_at
 from pipelines.records import KafkaRecord, NormalizeError, RawArticle
 
 KAFKA_TS_MS = 1_747_735_200_000  # 2025-05-20T10:00:00Z
@@ -359,3 +362,11 @@ def test_the_language_is_identified_when_the_producer_did_not_say(text: str, lan
 
 def test_the_producers_language_wins_over_detection() -> None:
     assert normalize(make_raw("Le président a appelé à un cessez-le-feu.", language="en-GB")).language == "en"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="\t\n" + "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "&"), max_size=120))
+def test_the_plain_ascii_shortcut_skips_only_what_ftfy_would_leave_alone(text: str) -> None:
+    assert _PLAIN_ASCII.fullmatch(text), "the shortcut takes every such text"
+    assert ftfy.fix_text(text, normalization="NFC") == text, "and ftfy would not have changed it"
+    assert not _PLAIN_ASCII.fullmatch(text + "&amp;") and not _PLAIN_ASCII.fullmatch(text + "\r")

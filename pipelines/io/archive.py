@@ -49,7 +49,7 @@ class SourceError(ValueError):
 @dataclass(frozen=True)
 class Chunk:
     """Records ``[start, stop)`` of one source: lines from 1 (JSON Lines), records from 0
-    (Avro) or offsets (Kafka). ``records`` is how many it holds (or at most, for Kafka)."""
+    (Avro) or offsets (Kafka). ``records`` is how many it holds (at most, for Kafka)."""
 
     key: str
     kind: str  # jsonl | avro | kafka
@@ -58,6 +58,7 @@ class Chunk:
     start: int
     stop: int
     records: int
+    bytes: int = 0  # input size, to balance workers by work rather than count (0: unknown)
 
 
 def _kind(path: Path) -> str | None:
@@ -102,22 +103,28 @@ def plan_file(path: Path) -> list[Chunk]:
     chunks: list[Chunk] = []
     if kind == "avro":
         with open(path, "rb") as fo:
-            total = sum(block.num_records for block in fastavro.block_reader(fo))
+            blocks = [(block.num_records, block.size) for block in fastavro.block_reader(fo)]
+        total = sum(n for n, _ in blocks)
+        per_record = sum(size for _, size in blocks) // max(total, 1)
         for i, start in enumerate(range(0, total, CHUNK_RECORDS)):
             stop = min(total, start + CHUNK_RECORDS)
-            chunks.append(Chunk(f"{key}-{i:06d}", "avro", str(path), 0, start, stop, stop - start))
+            n = stop - start
+            chunks.append(Chunk(f"{key}-{i:06d}", "avro", str(path), 0, start, stop, n, n * per_record))
         return chunks
     # JSON Lines: a chunk is CHUNK_RECORDS non-blank lines; blank lines are not records.
-    start, count, line_no = 1, 0, 0
+    start, count, size, line_no = 1, 0, 0, 0
     with _open(path) as fo:
         for line_no, line in enumerate(fo, start=1):
             if line.strip():
                 count += 1
+                size += len(line)
                 if count == CHUNK_RECORDS:
-                    chunks.append(Chunk(f"{key}-{len(chunks):06d}", "jsonl", str(path), 0, start, line_no + 1, count))
-                    start, count = line_no + 1, 0
+                    chunks.append(
+                        Chunk(f"{key}-{len(chunks):06d}", "jsonl", str(path), 0, start, line_no + 1, count, size)
+                    )
+                    start, count, size = line_no + 1, 0, 0
     if count:
-        chunks.append(Chunk(f"{key}-{len(chunks):06d}", "jsonl", str(path), 0, start, line_no + 1, count))
+        chunks.append(Chunk(f"{key}-{len(chunks):06d}", "jsonl", str(path), 0, start, line_no + 1, count, size))
     return chunks
 
 

@@ -85,11 +85,16 @@ def main_text(markup: str) -> str:
     return visible
 
 
+# Printable ASCII, tabs and newlines, no "&" (an HTML entity ftfy would unescape).
+_PLAIN_ASCII = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
+
+
 def clean_text(text: str) -> str:
     """HTML to text, mojibake and curly quotes repaired, NFC, tidy whitespace."""
     if looks_like_html(text):
         text = main_text(text)
-    text = ftfy.fix_text(text, normalization="NFC")
+    if not _PLAIN_ASCII.fullmatch(text):  # ftfy leaves plain ASCII as it is: skip its ~1 ms
+        text = ftfy.fix_text(text, normalization="NFC")
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))

@@ -9,6 +9,7 @@ Every composite returns ``(ok, dead_letters)``.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -269,6 +270,27 @@ class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
             return exc
 
 
+class ParsedArticleCoder(beam.coders.Coder):  # type: ignore[misc]
+    """Pickle, with a size estimate that does not pickle. Beam samples the size of elements
+    by encoding them, and pickling a spaCy Doc (vocabulary and all) takes ~150 ms: 12 % of
+    a backfill's time before this coder (measured with cProfile)."""
+
+    def encode(self, value: ParsedArticle) -> bytes:
+        return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, data: bytes) -> ParsedArticle:
+        return pickle.loads(data)  # type: ignore[no-any-return]  # noqa: S301 - our own bytes, within a job
+
+    def estimate_size(self, value: ParsedArticle) -> int:
+        return 1024 + 8 * len(value.article.text)  # about what a Doc's arrays weigh
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+beam.coders.registry.register_coder(ParsedArticle, ParsedArticleCoder)
+
+
 class ExtractEntities(beam.PTransform):  # type: ignore[misc]
     """Article -> ParsedArticle with spaCy NER; the model loads once per worker."""
 
@@ -278,9 +300,8 @@ class ExtractEntities(beam.PTransform):  # type: ignore[misc]
         self._batch_size = batch_size
 
     def expand(self, articles: beam.PCollection) -> Stage:
-        out = articles | "RunSpacy" >> beam.ParDo(_EntitiesFn(self._shared, self._batch_size)).with_outputs(
-            DEAD, main="ok"
-        )
+        spacy = beam.ParDo(_EntitiesFn(self._shared, self._batch_size)).with_output_types(ParsedArticle)
+        out = articles | "RunSpacy" >> spacy.with_outputs(DEAD, main="ok")
         return out.ok, out[DEAD]
 
 
