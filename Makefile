@@ -47,6 +47,9 @@ eval: $(STAMP) ## Every quality figure: facts and events, entities and places, d
 eval-facts: $(STAMP) ## Precision/recall of casualty facts and events on the gold set (dev and held-aside test)
 	$(PY) tools/eval_facts.py
 
+backfill-demo: $(STAMP) ## Backfill all 21,578 Reuters-21578 wires into out/reuters/ with progress (rerun: resumes)
+	$(VENV)/bin/newsflow backfill $(SHARED)/data/reuters21578.jsonl.gz --output-dir out/reuters $(ARGS)
+
 bench-backfill: $(STAMP) ## Backfill of all Reuters-21578 vs bare spaCy on both cores (target >= 0.85; ~30 min)
 	$(PY) -m tools.bench_backfill --data $(SHARED)/data/reuters21578.jsonl.gz $(ARGS)
 

@@ -168,3 +168,14 @@ def test_avro_with_invalid_union_branch_is_invalid_avro() -> None:
     # source_id "s" (02 73), then union index 2 (zigzag 04) for url: the union has only 2 branches.
     header = schema(RAW).encode(FULL_FIELDS)[:10]
     assert decode_error(header + b"\x02s\x04").reason == "invalid_avro"
+
+
+def test_archive_field_names_id_and_date_are_accepted_when_the_usual_ones_are_missing() -> None:
+    reuters = {"id": "reuters21578/7", "date": "1987-02-26T15:14:36", "text": "Cocoa rose.", "title": "COCOA"}
+    raw = decode_record(make_record(as_json(reuters)))
+    assert (raw.source_id, raw.published_at) == ("reuters21578/7", "1987-02-26T15:14:36")
+    assert decode_record(make_record(as_json({"id": 41, "text": "x"}))).source_id == "41"
+    both = decode_record(make_record(as_json({**reuters, "source_id": "s", "published_at": "2025-01-01"})))
+    assert (both.source_id, both.published_at) == ("s", "2025-01-01"), "the usual names win"
+    with pytest.raises(DecodeError, match="source_id"):
+        decode_record(make_record(as_json({"id": True, "text": "x"})))

@@ -1,7 +1,8 @@
 """Schema evolution: each version of EnrichedArticle stays compatible with the ones before it
 both ways, so old consumers keep reading and new ones read old records.
 
-v2 added events, count bounds and the GDELT type; v3 the original text and duplicates."""
+v2 added events, count bounds and the GDELT type; v3 the original text, duplicates and
+entity groups; v4 the archive a backfill read the record from."""
 
 from __future__ import annotations
 
@@ -73,3 +74,30 @@ def test_history_file_is_the_previous_version() -> None:
     assert schema(ENRICHED).definition != json.loads(
         (SCHEMA_DIR / "history/newsflow.EnrichedArticle.v1.avsc").read_text()
     )
+
+
+def _with_fact_types(path: Path) -> Any:
+    """v3 refers to CasualtyFact and EventFact by name, from their own (unchanged) files."""
+    named: dict[str, Any] = {}
+    for name in ("CasualtyFact", "EventFact"):
+        fastavro.parse_schema(json.loads((SCHEMA_DIR / f"newsflow.{name}.avsc").read_text()), named_schemas=named)
+    return fastavro.parse_schema(json.loads(path.read_text()), named_schemas=named)
+
+
+V3 = _with_fact_types(SCHEMA_DIR / "history" / "newsflow.EnrichedArticle.v3.avsc")
+
+
+def v3_record() -> dict[str, Any]:
+    return {**v1_record(), "events": [], "original_text": None, "duplicate_of": None, "duplicate_kind": None,
+            "duplicate_similarity": None, "entity_groups": []}  # fmt: skip
+
+
+def test_v3_records_read_as_v4_with_no_archive_origin() -> None:
+    got = roundtrip(v3_record(), V3, schema(ENRICHED).parsed)
+    assert got["archive"] is None and got["facts"][0]["count"] == 2
+
+
+def test_v3_reader_reads_backfilled_v4_records() -> None:
+    record = {**v3_record(), "archive": {"path": "reuters.jsonl.gz", "record": 12}}
+    got = roundtrip(record, schema(ENRICHED).parsed, V3)
+    assert "archive" not in got and got["text"] == "Two sailors died."

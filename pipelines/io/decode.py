@@ -80,8 +80,8 @@ def _to_raw(record: KafkaRecord, fields: dict[str, Any]) -> RawArticle:
 
 
 def _alias(fields: dict[str, Any], name: str) -> str | None:
-    """A fallback field: used when it is a string (or a number, for ids)."""
+    """A fallback field's value: a non-empty string, or an integer id as text."""
     value = fields.get(name)
-    if isinstance(value, int | float) and not isinstance(value, bool) and name == "id":
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value if isinstance(value, str) and value else None
