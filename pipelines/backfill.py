@@ -217,23 +217,14 @@ class BackfillProgress:
         self.interval = {"bar": 2.0, "log": 10.0}.get(self.mode, 30.0)
         self._bar: Any = None
         if self.mode == "bar":
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
                 TextColumn("backfill"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:.1f} articles/s"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[rate]:.1f}/s ETA"),
+                TimeRemainingColumn(compact=True),
                 TextColumn("{task.fields[detail]}"),
                 refresh_per_second=2,
             )
@@ -243,7 +234,7 @@ class BackfillProgress:
     def update(self, c: dict[str, float], final: bool = False) -> None:
         now = time.monotonic()
         rate = c["read"] / max(now - self.started, 1e-9)
-        detail = f"written {c['written'] or c['kafka']:.0f} · duplicates {c['duplicates']:.0f} · dead {c['dead']:.0f}"
+        detail = f"written {c['written'] or c['kafka']:.0f} · dup {c['duplicates']:.0f} · dead {c['dead']:.0f}"
         if self._bar is not None:
             self._bar.update(self._task, completed=c["read"], rate=rate, detail=detail)
         elif self.mode == "log" and (c["read"] or final):

@@ -193,3 +193,19 @@ def test_every_stage_that_dead_letters_has_its_chunk_file_name() -> None:
     from pipelines.records import DEAD_LETTER_STAGES
 
     assert set(DEAD_LETTER_STAGES) == set(STAGES) - {"read", *SINKS}
+
+
+def test_progress_shows_rate_eta_and_counts(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipelines.backfill import BackfillProgress
+
+    counts = {"read": 40.0, "written": 30.0, "kafka": 0.0, "duplicates": 2.0, "dead": 8.0}
+    bar = BackfillProgress(100, "bar")
+    bar.update(counts, final=True)
+    bar.close()
+    shown = capsys.readouterr().out
+    assert "40/100" in shown and "/s ETA" in shown and "written 30 · dup 2 · dead 8" in shown
+    with caplog.at_level("INFO", logger="newsflow.backfill"):
+        BackfillProgress(100, "log").update(counts, final=True)
+    assert "40/100 articles (40.0 %)" in caplog.text and "ETA" in caplog.text

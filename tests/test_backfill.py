@@ -206,3 +206,19 @@ def test_interrupted_backfill_resumes_without_losing_or_doubling(tmp_path: Path)
     assert {d["reason"] for d in dead} == {"empty_text"}
     assert len({(d["archive"]["record"]) for d in dead}) == len(dead)
     assert not list(out.rglob(".*.tmp-*")), "no half-written file left behind"
+
+
+def test_two_workers_and_a_publication_time_range(tmp_path: Path) -> None:
+    archive = reuters_sample(tmp_path / "reuters.jsonl.gz", 1_100)
+    out = tmp_path / "out"
+    done = backfill(archive, "--output-dir", out, "--workers", "2", "--from", "1987-03-02", "--to", "March 3, 1987")
+    rows = [json.loads(line) for line in gzip.open(archive, "rb").read().splitlines()]
+    inside = [r for r in rows if "1987-03-02" <= r["date"] < "1987-03-03"]
+    assert 0 < len(inside) < len(rows)
+    assert f"out of range       {len(rows) - len(inside)} " in done.stdout
+    assert "accounted for      1100 of 1100 (all)" in done.stdout
+    assert sorted(p.name for p in (out / "_backfill" / "run").glob("*.log")) == ["worker-0.log", "worker-1.log"]
+    written = records(out)
+    assert sorted(r["source_id"] for r in written) == sorted(r["id"] for r in inside if r["text"].strip())
+    assert len(records(out, "deadletter")) == sum(1 for r in inside if not r["text"].strip()), "only in range"
+    assert {p.parent.name for p in (out / "enriched").rglob("*.avro")} == {"dt=1987-03-02"}

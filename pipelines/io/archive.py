@@ -28,11 +28,10 @@ from typing import IO, Any
 import fastavro
 from kafka import KafkaConsumer, TopicPartition
 
-from pipelines.io.decode import decode_record
 from pipelines.io.kafka import KafkaSettings, discover_partitions, high_watermark, offset_at
 from pipelines.io.produce import key_for
 from pipelines.nlp.normalize import parse_published_at
-from pipelines.records import DEAD_LETTER_STAGES, KafkaRecord, NewsflowError
+from pipelines.records import DEAD_LETTER_STAGES, KafkaRecord
 
 # Fixed, not an option: chunk keys name output files, so another size would name the
 # same records differently and a rerun would add copies instead of overwriting.
@@ -302,15 +301,19 @@ class ChunkReader:
 
 
 def in_time_range(record: KafkaRecord, since: datetime | None, until: datetime | None) -> bool:
-    """Whether an archive record was published in ``[since, until)``. A record that does not
-    decode is kept: the Decode stage dead-letters it with its reason."""
+    """Whether an archive record was published in ``[since, until)``, by the date Normalize
+    would give it (its ``published_at`` or ``date``, else the file's time). A record that is
+    not a JSON object is kept: the Decode stage dead-letters it with its reason."""
     if since is None and until is None:
         return True
     try:
-        raw = decode_record(record)
-    except NewsflowError:
+        fields = json.loads(record.value)
+    except (ValueError, RecursionError):
         return True
-    published, _ = parse_published_at(raw.published_at, record.timestamp_ms)
+    if not isinstance(fields, dict):
+        return True
+    value = fields.get("published_at") or fields.get("date")
+    published, _ = parse_published_at(value if isinstance(value, str) else None, record.timestamp_ms)
     return (since is None or published >= since) and (until is None or published < until)
 
 

@@ -35,7 +35,7 @@ class ArchiveSettings:
     version: str  # pipeline + model version the markers record
     output_dir: str | None = None  # to clear the files of a chunk that is redone
     kafka: KafkaSettings | None = None  # for kafka: sources
-    since: datetime | None = None  # archive files: publication time range
+    since: datetime | None = None  # archive files: publication time range (Kafka: cut when planned)
     until: datetime | None = None
 
 
@@ -72,6 +72,8 @@ class ReadChunksFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         read_in, read_out = METRICS.records_in.labels("read"), METRICS.records_out.labels("read")
         latency = METRICS.stage_latency.labels("read")
         records = self._reader.read(chunk)
+        # Kafka chunks were cut to the time range by record timestamp when planned.
+        since, until = (None, None) if chunk.kind == "kafka" else (s.since, s.until)
         while True:
             start = time.perf_counter()  # the reading alone: downstream stages run between yields
             record = next(records, None)
@@ -79,7 +81,7 @@ class ReadChunksFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
                 break
             read += 1
             read_in.inc()  # one at a time: the progress bar and rate follow it
-            if not in_time_range(record, s.since, s.until):
+            if not in_time_range(record, since, until):
                 skipped += 1
                 METRICS.archive_skipped.inc()
                 continue
