@@ -113,3 +113,15 @@ def test_duplicate_detection_precision_and_recall_on_the_held_aside_pairs() -> N
     pairs = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
     precision, recall, n = score([p for p in pairs if p["part"] == "B"], reuters(SHARED))
     assert n >= 100 and precision >= 0.95 and recall >= 0.95
+
+
+def test_a_whitespace_span_tagged_as_an_entity_is_dropped_not_a_crash(nlp: Any) -> None:
+    # Nine Reuters wires had a line break tagged ORG; grouping then failed on its empty name.
+    from spacy.tokens import Span
+
+    doc = nlp.make_doc("Shares rose.\n\nIBM said so.")
+    blank = next(t.i for t in doc if not t.text.strip())
+    doc.ents = [Span(doc, blank, blank + 1, label="ORG")]
+    assert entities_from_doc(doc) == ()
+    groups = group_entities((Entity("\n", "ORG", 12, 13), Entity("IBM", "ORG", 14, 17)), doc.text, "IBM SAYS")
+    assert [g.name for g in groups if g.name.strip()] == ["IBM"]

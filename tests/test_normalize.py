@@ -370,3 +370,9 @@ def test_the_plain_ascii_shortcut_skips_only_what_ftfy_would_leave_alone(text: s
     assert _PLAIN_ASCII.fullmatch(text), "the shortcut takes every such text"
     assert ftfy.fix_text(text, normalization="NFC") == text, "and ftfy would not have changed it"
     assert not _PLAIN_ASCII.fullmatch(text + "&amp;") and not _PLAIN_ASCII.fullmatch(text + "\r")
+
+
+def test_control_characters_in_html_do_not_break_the_parser() -> None:
+    # Found by tests/test_fuzz.py: lxml raised ValueError on them (an internal_error dead letter).
+    article = normalize(make_raw("<p>Shares\x01 rose<br/>\x1e sharply\x00.</p>"))
+    assert article.text == "Shares rose\nsharply."

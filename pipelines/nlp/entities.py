@@ -50,8 +50,11 @@ def load_model() -> tuple[Language, str, float]:
 
 
 def entities_from_doc(doc: Doc) -> tuple[Entity, ...]:
-    """NER spans with character offsets into the text the doc was made from."""
-    return tuple(Entity(text=e.text, label=e.label_, start=e.start_char, end=e.end_char) for e in doc.ents)
+    """NER spans with character offsets into the text the doc was made from. Spans of only
+    whitespace (the model tags a stray line break now and then) are not entities."""
+    return tuple(
+        Entity(text=e.text, label=e.label_, start=e.start_char, end=e.end_char) for e in doc.ents if e.text.strip()
+    )
 
 
 class EntityFixer:
@@ -179,7 +182,7 @@ def group_entities(
     out = []
     for g in all_groups:
         first = min(m.start for m in g.mentions)
-        in_title = any(n.split()[-1] in title for n in g.names) if title else False
+        in_title = any(n.split() and n.split()[-1] in title for n in g.names) if title else False
         salience = 0.5 * len(g.mentions) / total + 0.25 * (1 - first / max(1, len(text))) + 0.25 * in_title
         place = gaz.resolve(g.names[0], countries, main_country) if g.label in _PLACE_LABELS else None
         out.append(

@@ -43,8 +43,13 @@ def looks_like_html(text: str) -> bool:
     return _HTML_TAG.search(text) is not None
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment or page, with block elements on their own lines."""
+    # lxml refuses control characters (and ftfy would remove them from the text anyway).
+    markup = _NOT_XML.sub("", markup)
     try:
         root = lxml.html.fromstring(markup)
     except lxml.etree.ParserError as exc:
