@@ -336,7 +336,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: importing Beam may already have configured the root logger (at WARNING) by
+    # logging a warning, and then our INFO progress lines would vanish.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("kafka", "apache_beam"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # kafka-python's IO thread warns whenever spaCy holds the GIL for >100 ms: expected here.

@@ -183,8 +183,11 @@ def test_interrupted_backfill_resumes_without_losing_or_doubling(tmp_path: Path)
 
     stopped = start_backfill(*args)
     assert stopped.stdout is not None
-    head = [stopped.stdout.readline(), stopped.stdout.readline()]
-    metrics_url = re.search(r"metrics on (http://\S+)", head[1])
+    head: list[str] = []
+    metrics_url = None
+    while metrics_url is None and len(head) < 50:  # other lines (library warnings) may come first
+        head.append(stopped.stdout.readline())
+        metrics_url = re.search(r"metrics on (http://\S+)", head[-1])
     assert metrics_url, head
     wait_for_read(metrics_url.group(1), stopped)
     stopped.send_signal(signal.SIGINT)  # Ctrl-C while the second chunk is being processed
