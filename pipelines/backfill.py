@@ -59,11 +59,11 @@ def version_id() -> str:
     return f"newsflow-{__version__}/{_MODEL_PACKAGE}-{model}"
 
 
-def parse_time(value: str) -> datetime:
+def parse_time(value: str, flag: str = "time") -> datetime:
     """--from/--to: any date or time dateparser reads (UTC when it has no zone)."""
     parsed, how = parse_published_at(value, 0)
     if how != "PAYLOAD":
-        raise ValueError(f"cannot read {value!r} as a date or time")
+        raise ValueError(f"{flag}: cannot read {value!r} as a date or time")
     return parsed
 
 
@@ -272,8 +272,7 @@ def backfill(a: Any, options: dict[str, Any]) -> int:
     """The coordinator: plan, skip what is done, run the workers, report. Returns the exit code."""
     servers = options.get("kafka_bootstrap_servers")
     kafka = KafkaSettings(servers) if servers else None
-    since = parse_time(a.since) if a.since else None
-    until = parse_time(a.until) if a.until else None
+    since, until = a.since, a.until  # datetimes (or None), parsed by the CLI
     started = time.monotonic()
     stop = _Stop()
     try:

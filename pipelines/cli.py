@@ -239,12 +239,11 @@ def cmd_backfill(argv: list[str]) -> int:
         parser.error("--files-only with --output-dir '' leaves no output")
     if a.output_dir == "" and not a.kafka_bootstrap_servers:
         parser.error("no output: give --output-dir or --bootstrap-servers")
-    for flag, value in (("--from", a.since), ("--to", a.until)):
-        if value:
-            try:
-                parse_time(value)
-            except ValueError as exc:
-                parser.error(f"{flag}: {exc}")
+    try:  # parsed once, here, so a bad time is a usage error
+        a.since = parse_time(a.since, "--from") if a.since else None
+        a.until = parse_time(a.until, "--to") if a.until else None
+    except ValueError as exc:
+        parser.error(str(exc))
     options = {**vars(full.parse_args([])), **{k: v for k, v in vars(a).items() if k in _BACKFILL_FLAGS}}
     return backfill(a, options)
 

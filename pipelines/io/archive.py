@@ -14,7 +14,6 @@ after them, so a rerun overwrites the files of a chunk instead of adding copies.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ import fastavro
 from kafka import KafkaConsumer, TopicPartition
 
 from pipelines.io.kafka import KafkaSettings, discover_partitions, high_watermark, offset_at
-from pipelines.io.produce import key_for
+from pipelines.io.produce import key_for, open_archive
 from pipelines.nlp.normalize import parse_published_at
 from pipelines.records import DEAD_LETTER_STAGES, KafkaRecord
 
@@ -89,11 +88,12 @@ def expand_files(spec: str) -> list[Path]:
 
 def _file_key(path: Path) -> str:
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', path.name)}-{digest}"
+    return f"{_safe(path.name)}-{digest}"
 
 
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]  # noqa: SIM115
+def _safe(name: str) -> str:
+    """A file or topic name as part of an output file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def plan_file(path: Path) -> list[Chunk]:
@@ -112,7 +112,7 @@ def plan_file(path: Path) -> list[Chunk]:
         return chunks
     # JSON Lines: a chunk is CHUNK_RECORDS non-blank lines; blank lines are not records.
     start, count, size, line_no = 1, 0, 0, 0
-    with _open(path) as fo:
+    with open_archive(path) as fo:
         for line_no, line in enumerate(fo, start=1):
             if line.strip():
                 count += 1
@@ -163,7 +163,7 @@ def plan_kafka(
             while offset < stop:
                 index = offset // CHUNK_RECORDS
                 upto = min(stop, (index + 1) * CHUNK_RECORDS)
-                key = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', topic)}-{tp.partition}-{index:09d}"
+                key = f"{_safe(topic)}-{tp.partition}-{index:09d}"
                 chunks.append(Chunk(key, "kafka", topic, tp.partition, offset, upto, upto - offset))
                 offset = upto
     finally:
@@ -252,7 +252,7 @@ class ChunkReader:
         else:
             if kept is not None:
                 kept[3].close()
-            handle = _open(Path(chunk.path)) if chunk.kind == "jsonl" else open(chunk.path, "rb")  # noqa: SIM115
+            handle = open_archive(Path(chunk.path)) if chunk.kind == "jsonl" else open(chunk.path, "rb")  # noqa: SIM115
             position = 1 if chunk.kind == "jsonl" else 0
             rows = enumerate(handle if chunk.kind == "jsonl" else fastavro.reader(handle), start=position)
         for _ in range(chunk.start - position):

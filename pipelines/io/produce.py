@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipelines.io.kafka import KafkaSettings
 from pipelines.nlp.normalize import canonical_url
@@ -27,9 +27,13 @@ Clock = tuple[Callable[[], float], Callable[[float], None]]
 REAL_CLOCK: Clock = (time.monotonic, time.sleep)
 
 
+def open_archive(path: Path) -> IO[bytes]:
+    """A JSON Lines file for reading, gunzipped when it ends in .gz."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]  # noqa: SIM115
+
+
 def read_lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fo:
+    with open_archive(path) as fo:
         for line in fo:
             line = line.rstrip(b"\r\n")
             if line:
