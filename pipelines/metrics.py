@@ -69,6 +69,7 @@ EVENT_TYPES = (
     "threaten",
 )
 MODALITIES = ("occurred", "proposed", "threatened", "refused")
+KAFKA_OPS = {"source": ("connect", "metadata", "fetch", "probe", "commit"), "sink": ("connect", "send")}
 FACT_KINDS = ("killed", "injured", "killed_or_injured", "missing", "arrested", "kidnapped", "displaced")
 
 
@@ -171,6 +172,19 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.kafka_up = Gauge(
+            "newsflow_kafka_up",
+            "1 while the last Kafka request of this client (source or sink) succeeded, 0 while retrying.",
+            ["client"],
+            registry=registry,
+            multiprocess_mode="min",
+        )
+        self.kafka_errors = Counter(
+            "newsflow_kafka_errors_total",
+            "Failed Kafka requests, each followed by a retry with backoff (or an exit with --fail-fast).",
+            ["client", "op"],
+            registry=registry,
+        )
         self.commits = Counter(
             "newsflow_kafka_commits_total",
             "Offset commits after a bundle's sinks flushed.",
@@ -254,6 +268,9 @@ class Metrics:
             self.casualties.labels(kind)
         self.commits.labels("ok")
         self.commits.labels("failed")
+        for client, ops in KAFKA_OPS.items():
+            for op in ops:
+                self.kafka_errors.labels(client, op)
 
 
 METRICS = Metrics()

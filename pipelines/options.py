@@ -10,7 +10,7 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.io.decode import MAX_BYTES
+from pipelines.limits import ARTICLE_SECONDS, MAX_BYTES, MAX_JSON_DEPTH
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, dest: str | None = None, **kwargs: object) -> None:
@@ -88,7 +88,44 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
             action="store_true",
             help="Do not write duplicates to news.enriched and the files (they are always counted).",
         )
+        _flag(
+            parser,
+            "kafka-timeout-ms",
+            type=int,
+            default=30_000,
+            help="A Kafka request unanswered this long fails; failures are retried with backoff "
+            "(0.5 s doubling to 30 s) while the pipeline waits.",
+        )
+        _flag(
+            parser,
+            "fail-fast",
+            action="store_true",
+            help="Exit (status 1) on the first Kafka failure (unreachable, missing topic, failed write) "
+            "instead of waiting for Kafka with retries.",
+        )
         _flag(parser, "max-message-bytes", type=int, default=MAX_BYTES, help="Larger inputs are dead-lettered.")
+        _flag(
+            parser,
+            "max-json-depth",
+            type=int,
+            default=MAX_JSON_DEPTH,
+            help="JSON nested deeper than this (arrays and objects) is dead-lettered.",
+        )
+        _flag(
+            parser,
+            "article-seconds",
+            type=float,
+            default=ARTICLE_SECONDS,
+            help="A record that takes a stage longer than this is dead-lettered (reason timeout); 0: no limit.",
+        )
+        _flag(
+            parser,
+            "bad-dates",
+            default="dead-letter",
+            choices=["dead-letter", "fallback"],
+            help="A published_at that is not a date, or is before 1900 or days ahead: dead-letter the "
+            "article, or use the Kafka timestamp instead (flagged KAFKA_TIMESTAMP).",
+        )
         _flag(parser, "poll-timeout-ms", type=int, default=200, help="Longest blocking poll per partition.")
         _flag(parser, "max-poll-records", type=int, default=64, help="Records per poll (and at most per bundle).")
         _flag(parser, "partitions", type=int, default=1, help="Partitions per topic the embedded broker creates.")
@@ -111,4 +148,56 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
             default="auto",
             choices=["auto", "line", "log", "off"],
             help="Live progress: a rewritten line on a terminal, log lines otherwise.",
+        )
+        # Kafka security
+        # Defaults are None, not the NEWSFLOW_KAFKA_* value, so --help never prints a secret;
+        # pipelines.io.security.kafka_client_config falls back to the environment.
+        _flag(
+            parser,
+            "security-protocol",
+            type=str.upper,
+            default=None,
+            choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+            help="Kafka security protocol (default: $NEWSFLOW_KAFKA_SECURITY_PROTOCOL, else PLAINTEXT).",
+        )
+        _flag(
+            parser,
+            "sasl-mechanism",
+            type=str.upper,
+            default=None,
+            choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+            help="SASL mechanism for SASL_PLAINTEXT/SASL_SSL (default: $NEWSFLOW_KAFKA_SASL_MECHANISM).",
+        )
+        _flag(parser, "sasl-username", default=None, help="SASL user (default: $NEWSFLOW_KAFKA_SASL_USERNAME).")
+        _flag(
+            parser,
+            "sasl-password-file",
+            default=None,
+            help="File holding the SASL password (one line). Without it: $NEWSFLOW_KAFKA_SASL_PASSWORD. "
+            "There is no password option: the command line is visible to every local user.",
+        )
+        _flag(
+            parser,
+            "ssl-cafile",
+            default=None,
+            help="PEM CA bundle the broker certificate must chain to, for SSL/SASL_SSL "
+            "(default: $NEWSFLOW_KAFKA_SSL_CAFILE, else the system CAs).",
+        )
+        _flag(
+            parser,
+            "ssl-certfile",
+            default=None,
+            help="PEM client certificate for mutual TLS (default: $NEWSFLOW_KAFKA_SSL_CERTFILE).",
+        )
+        _flag(
+            parser,
+            "ssl-keyfile",
+            default=None,
+            help="PEM private key of --ssl-certfile, unencrypted (default: $NEWSFLOW_KAFKA_SSL_KEYFILE).",
+        )
+        _flag(
+            parser,
+            "ssl-no-check-hostname",
+            action="store_true",
+            help="Accept a broker certificate whose name does not match the broker address (unsafe).",
         )

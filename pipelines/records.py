@@ -6,6 +6,7 @@ explicit. ``to_avro()`` methods map them onto the schemas in ``schemas/``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -240,6 +241,9 @@ def split_facts(enriched: EnrichedArticle) -> list[FactRecord]:
 
 # The stages that can dead-letter a record (DeadLetter.stage), one dead-letter sink each.
 DEAD_LETTER_STAGES = ("decode", "normalize", "dedup", "entities", "facts")
+# A dead letter keeps the first MiB of its input: under Kafka's default 1 MB message limit
+# with the envelope, and enough to see what it was. The rest stays at the source coordinates.
+DEAD_LETTER_KEEP_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -255,11 +259,15 @@ class DeadLetter:
     def to_avro(self) -> dict[str, Any]:
         r = self.record
         has_origin = bool(r.topic)
+        value = r.value or b""
         return {
             "stage": self.stage,
             "reason": self.reason,
             "error": self.error[:2000],
-            "original": r.value,
+            "original": value[:DEAD_LETTER_KEEP_BYTES],
+            "original_size": len(value),
+            "original_sha256": hashlib.sha256(value).hexdigest(),
+            "original_truncated": len(value) > DEAD_LETTER_KEEP_BYTES,
             "topic": r.topic if has_origin else None,
             "partition": r.partition if has_origin else None,
             "offset": r.offset if has_origin else None,

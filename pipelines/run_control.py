@@ -29,6 +29,10 @@ class RunControl:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on a stop; True if stopping."""
+        return self._stop.wait(seconds)
+
     def take(self) -> None:
         """Count one claimed record against the budget; spending the last one stops the run."""
         with self._lock:

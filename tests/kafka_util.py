@@ -11,7 +11,7 @@ from pipelines.io.avro import schema
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, max_request_size=64 * 1024 * 1024)
     futures = [producer.send(topic, key=(keys[i] if keys else None), value=v) for i, v in enumerate(values)]
     producer.flush()
     for f in futures:

@@ -13,6 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.io.avro import read_container
+from pipelines.limits import Limits
 from pipelines.records import KafkaRecord
 from pipelines.transforms.sinks import SinkSettings, WriteAvro, WriteDeadLetters
 from pipelines.transforms.stages import Enrich
@@ -27,7 +28,7 @@ def records(sample_articles: list[dict[str, Any]]) -> list[KafkaRecord]:
 def test_enrich_composite(sample_articles: list[dict[str, Any]], tmp_path: Path) -> None:
     options = PipelineOptions(flags=[])
     with BeamTestPipeline(runner=FnApiRunner(), options=options) as p:
-        out = p | beam.Create(records(sample_articles)) | "Enrich" >> Enrich(max_bytes=1_000_000, batch_size=2)
+        out = p | beam.Create(records(sample_articles)) | "Enrich" >> Enrich(Limits(max_bytes=1_000_000), batch_size=2)
         summary = out["enriched"] | beam.Map(
             lambda e: (e.article.source_id, tuple(sorted((f.kind, f.count) for f in e.facts)))
         )
@@ -81,7 +82,7 @@ def test_duplicates_and_other_languages_pass_through_marked_without_nlp(
     values = [json.dumps(a).encode() for a in (seed, resent, edited, french)]
     recs = [KafkaRecord("news.raw", 0, i, 1_747_735_200_000 + i, None, v) for i, v in enumerate(values)]
     with BeamTestPipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
-        out = p | beam.Create(recs) | "Enrich" >> Enrich(max_bytes=1_000_000, batch_size=2)
+        out = p | beam.Create(recs) | "Enrich" >> Enrich(Limits(max_bytes=1_000_000), batch_size=2)
         sinks = SinkSettings(kafka=None, output_dir=str(tmp_path), write_duplicates=False)
         out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
         assert_that(

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import fastavro
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from pipelines.io.kafka import KafkaSettings, discover_partitions, high_watermark, offset_at
 from pipelines.io.produce import key_for, open_archive
@@ -87,11 +88,11 @@ def expand_files(spec: str) -> list[Path]:
 
 
 def _file_key(path: Path) -> str:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    return f"{_safe(path.name)}-{digest}"
+    digest = hashlib.sha1(str(path.resolve()).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{safe_name(path.name)}-{digest}"
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     """A file or topic name as part of an output file name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
@@ -138,8 +139,8 @@ def plan_kafka(
         raise SourceError(f"{spec}: expected kafka:TOPIC[:PARTITION[:FIRST-LAST]]")
     topic = m["topic"]
     try:
-        partitions = discover_partitions(kafka, [topic], timeout_s=5.0)
-    except ValueError as exc:
+        partitions = discover_partitions(kafka, [topic], wait=False)
+    except KafkaError as exc:
         raise SourceError(f"{spec}: {exc}") from exc
     if m["partition"] is not None:
         partitions = [tp for tp in partitions if tp.partition == int(m["partition"])]
@@ -163,7 +164,7 @@ def plan_kafka(
             while offset < stop:
                 index = offset // CHUNK_RECORDS
                 upto = min(stop, (index + 1) * CHUNK_RECORDS)
-                key = f"{_safe(topic)}-{tp.partition}-{index:09d}"
+                key = f"{safe_name(topic)}-{tp.partition}-{index:09d}"
                 chunks.append(Chunk(key, "kafka", topic, tp.partition, offset, upto, upto - offset))
                 offset = upto
     finally:

@@ -10,17 +10,18 @@ import json
 from typing import Any
 
 from pipelines.io.avro import RAW, SINGLE_OBJECT_MARKER, schema
+from pipelines.limits import MAX_BYTES, MAX_JSON_DEPTH
 from pipelines.records import DecodeError, KafkaRecord, RawArticle, SchemaError
 
-MAX_BYTES = 5 * 1024 * 1024
 _STRING_FIELDS = ("source_id", "url", "title", "text", "published_at", "source", "language")
 
 
-def decode_record(record: KafkaRecord, max_bytes: int = MAX_BYTES) -> RawArticle:
+def decode_record(record: KafkaRecord, max_bytes: int = MAX_BYTES, max_depth: int = MAX_JSON_DEPTH) -> RawArticle:
     """Parse one Kafka record's value into a RawArticle.
 
     Raises:
-        DecodeError: too large, not UTF-8, not JSON, wrong shape, missing or empty text.
+        DecodeError: too large, not UTF-8, not JSON, nested deeper than ``max_depth``,
+            wrong shape, missing or empty text.
     """
     data = record.value
     if data is None or len(data) == 0:
@@ -33,24 +34,40 @@ def decode_record(record: KafkaRecord, max_bytes: int = MAX_BYTES) -> RawArticle
         except SchemaError as exc:
             raise DecodeError(str(exc), "invalid_avro") from exc
     else:
-        fields = _parse_json(data)
+        fields = _parse_json(data, max_depth)
     return _to_raw(record, fields)
 
 
-def _parse_json(data: bytes) -> dict[str, Any]:
+def _parse_json(data: bytes, max_depth: int) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(f"not UTF-8 ({exc.reason} at byte {exc.start})", "invalid_utf8") from exc
     try:
         value = json.loads(text)
-    except RecursionError as exc:
-        raise DecodeError("JSON nested too deeply", "invalid_json") from exc
+    except RecursionError as exc:  # the C parser's own limit, near 1,000 levels
+        raise DecodeError(f"JSON nested deeper than {max_depth} levels", "too_deep") from exc
     except ValueError as exc:
         raise DecodeError(f"not JSON: {exc}", "invalid_json") from exc
+    if _deeper_than(value, max_depth):
+        raise DecodeError(f"JSON nested deeper than {max_depth} levels", "too_deep")
     if not isinstance(value, dict):
         raise DecodeError(f"JSON must be an object, got {type(value).__name__}", "wrong_shape")
     return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _to_raw(record: KafkaRecord, fields: dict[str, Any]) -> RawArticle:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import apache_beam as beam
@@ -30,8 +31,11 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from pipelines.io.retry import Backoff, MissingTopic, retrying
+from pipelines.io.security import kafka_client_config, redact
 from pipelines.metrics import METRICS, beam_count
 from pipelines.records import KafkaRecord
 from pipelines.run_control import CONTROL
@@ -41,16 +45,42 @@ log = logging.getLogger(__name__)
 UNBOUNDED_END = 2**63 - 1
 # Tansu (and small clusters) answer a long fetch wait better than many short ones.
 _FETCH_MAX_WAIT_MS = 100
+# Seconds without records after which the source checks that the broker still answers.
+_PROBE_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Connection settings shared by the source and the sinks (picklable)."""
+    """Connection settings shared by the source and the sinks (picklable).
+
+    ``client`` holds extra kafka-python settings (security: SASL, TLS); it is left out of
+    the repr, so a password in it never reaches a log line or an error message.
+    """
 
     bootstrap_servers: str
-    client: dict[str, Any] = field(default_factory=dict)
+    client: dict[str, Any] = field(default_factory=dict, repr=False)
+    timeout_ms: int = 30_000  # a request unanswered this long fails (then: retry, or exit if fail_fast)
+    fail_fast: bool = False
+
+    def __repr__(self) -> str:
+        extra = ", ".join(f"{k}={v!r}" for k, v in sorted(redact(self.client).items()))
+        return f"KafkaSettings({self.bootstrap_servers!r}{', ' + extra if extra else ''}, fail_fast={self.fail_fast})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_options(cls, o: Any, bootstrap_servers: str | None = None) -> KafkaSettings:
+        """From NewsflowOptions: servers, security (options, then NEWSFLOW_KAFKA_* variables),
+        request timeout and --fail-fast."""
+        return cls(
+            bootstrap_servers or o.kafka_bootstrap_servers,
+            client=kafka_client_config(o),
+            timeout_ms=o.kafka_timeout_ms,
+            fail_fast=o.fail_fast,
+        )
 
     def consumer(self, **extra: Any) -> KafkaConsumer:
+        """A consumer, once Kafka answers (retried with backoff unless fail_fast)."""
         config: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers.split(","),
             "enable_auto_commit": False,
@@ -58,10 +88,13 @@ class KafkaSettings:
             "fetch_max_wait_ms": _FETCH_MAX_WAIT_MS,
             "session_timeout_ms": 6000,
             "heartbeat_interval_ms": 1000,
+            "request_timeout_ms": self.timeout_ms,
+            "bootstrap_timeout_ms": self.timeout_ms,
             **self.client,
             **extra,
         }
-        return KafkaConsumer(**config)
+        what = f"connecting to Kafka at {self.bootstrap_servers}"
+        return retrying("source", "connect", what, self.fail_fast, lambda: KafkaConsumer(**config))
 
     def producer(self) -> KafkaProducer:
         return _shared_producer(self)
@@ -77,21 +110,25 @@ class SourceSettings:
     max_poll_records: int = 64
 
 
-def discover_partitions(kafka: KafkaSettings, topics: list[str], timeout_s: float = 30.0) -> list[TopicPartition]:
-    """Every partition of ``topics``; raises ValueError naming a topic the broker lacks."""
+def discover_partitions(kafka: KafkaSettings, topics: list[str], wait: bool = True) -> list[TopicPartition]:
+    """Every partition of ``topics``. A missing topic is waited for like an unreachable
+    broker (retry with backoff), unless ``kafka.fail_fast`` or not ``wait``: then it
+    raises MissingTopic."""
     consumer = kafka.consumer()
     try:
+
+        def partitions(topic: str) -> list[TopicPartition]:
+            consumer.topics()  # refreshes metadata; raises while the broker is down
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                raise MissingTopic(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
+            return [TopicPartition(topic, p) for p in sorted(parts)]
+
         found: list[TopicPartition] = []
         for topic in topics:
-            deadline = time.monotonic() + timeout_s
-            parts = consumer.partitions_for_topic(topic)
-            while not parts and time.monotonic() < deadline:
-                time.sleep(0.2)
-                consumer.topics()  # refreshes metadata
-                parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                raise ValueError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
-            found += [TopicPartition(topic, p) for p in sorted(parts)]
+            what = f"looking up topic {topic!r} on {kafka.bootstrap_servers}"
+            lookup = partial(partitions, topic)
+            found += retrying("source", "metadata", what, kafka.fail_fast, lookup) if wait else lookup()
         return found
     finally:
         consumer.close()
@@ -136,8 +173,15 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
     def setup(self) -> None:
         self._consumers = {}
         self._lock = threading.Lock()
+        self._backoffs: dict[TopicPartition, Backoff] = {}
+        self._last_contact: dict[TopicPartition, float] = {}
 
     def initial_restriction(self, tp: TopicPartition) -> OffsetRange:
+        kafka = self._settings.kafka
+        what = f"reading the offsets of {tp.topic}-{tp.partition} from {kafka.bootstrap_servers}"
+        return retrying("source", "metadata", what, kafka.fail_fast, lambda: self._initial_restriction(tp))
+
+    def _initial_restriction(self, tp: TopicPartition) -> OffsetRange:
         s = self._settings
         consumer = s.kafka.consumer(group_id=s.group_id)
         try:
@@ -197,15 +241,14 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
             tracker.try_claim(restriction.stop)  # nothing more this run; nothing claimed, nothing committed
             return
         assert self._lock is not None, "setup() not called"
-        with self._lock:
-            consumer = self._consumer(tp)
-            if consumer.position(tp) != restriction.start:
-                consumer.seek(tp, restriction.start)
-            poll_start = time.perf_counter()
-            polled = consumer.poll(timeout_ms=self._settings.poll_timeout_ms).get(tp, [])
-            poll_seconds = time.perf_counter() - poll_start
-            position = consumer.position(tp)
-            hw = consumer.highwater(tp)
+        got = self._poll(tp, restriction.start)
+        if isinstance(got, float):  # Kafka failed: nothing claimed, the same offsets are polled after the backoff
+            if CONTROL.sleep(got):
+                tracker.try_claim(restriction.stop)
+                return
+            tracker.defer_remainder()
+            return
+        polled, poll_seconds, position, hw = got
         claimed: list[KafkaRecord] = []
         finished = False
         for rec in polled:
@@ -248,15 +291,55 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
             return
         tracker.defer_remainder()
 
+    def _backoff(self, tp: TopicPartition) -> Backoff:
+        backoff = self._backoffs.get(tp)
+        if backoff is None:
+            kafka = self._settings.kafka
+            what = f"reading {tp.topic}-{tp.partition} from {kafka.bootstrap_servers}"
+            backoff = self._backoffs[tp] = Backoff("source", what, kafka.fail_fast)
+        return backoff
+
+    def _poll(self, tp: TopicPartition, start: int) -> tuple[list[Any], float, int | None, int | None] | float:
+        """One poll from ``start``: (records, seconds, position after, high watermark), or
+        the backoff delay if Kafka failed.
+
+        An empty poll says nothing about the broker (a paused one looks idle), so after
+        ``_PROBE_EVERY_S`` without records a ListOffsets request, which must be answered
+        within the request timeout, checks that Kafka is there.
+        """
+        assert self._lock is not None, "setup() not called"
+        op = "fetch"
+        with self._lock:
+            try:
+                consumer = self._consumer(tp)
+                if consumer.position(tp) != start:
+                    consumer.seek(tp, start)
+                poll_start = time.perf_counter()
+                polled = consumer.poll(timeout_ms=self._settings.poll_timeout_ms).get(tp, [])
+                poll_seconds = time.perf_counter() - poll_start
+                now = time.monotonic()
+                if polled or now - self._last_contact.setdefault(tp, now) >= _PROBE_EVERY_S:
+                    self._last_contact[tp] = now  # also after a failed probe: the next waits its turn
+                    if not polled:
+                        op = "probe"
+                        consumer.end_offsets([tp], timeout_ms=self._settings.kafka.timeout_ms)
+                    self._backoff(tp).ok()
+                return polled, poll_seconds, consumer.position(tp), consumer.highwater(tp)
+            except KafkaError as exc:
+                return self._backoff(tp).failed(op, exc)
+
     def _commit(self, tp: TopicPartition, offset: int) -> None:
         """Runs after the bundle's sinks flushed (bundle finalization)."""
         assert self._lock is not None
         with self._lock:
             try:
-                self._consumer(tp).commit({tp: OffsetAndMetadata(offset, "", -1)})
+                consumer = self._consumer(tp)
+                consumer.commit({tp: OffsetAndMetadata(offset, "", -1)}, timeout_ms=self._settings.kafka.timeout_ms)
                 METRICS.commits.labels("ok").inc()
             except Exception as exc:  # noqa: BLE001 - the next bundle's commit covers these offsets
                 METRICS.commits.labels("failed").inc()
+                METRICS.kafka_errors.labels("source", "commit").inc()
+                METRICS.kafka_up.labels("source").set(0)
                 log.warning("offset commit %s-%d@%d failed: %s", tp.topic, tp.partition, offset, exc)
 
     def teardown(self) -> None:
@@ -283,40 +366,36 @@ class ReadArticles(beam.PTransform):  # type: ignore[misc]
         )
 
 
-_producers: dict[tuple[str, tuple[tuple[str, Any], ...]], KafkaProducer] = {}
+_LINGER_MS = 5
+_producers: dict[tuple[str, tuple[tuple[str, Any], ...], int], KafkaProducer] = {}
 _producers_lock = threading.Lock()
 
 
 def _shared_producer(settings: KafkaSettings) -> KafkaProducer:
     """One thread-safe producer per process and settings, shared by every sink."""
-    key = (settings.bootstrap_servers, tuple(sorted(settings.client.items())))
+    key = (settings.bootstrap_servers, tuple(sorted(settings.client.items())), settings.timeout_ms)
     with _producers_lock:
         producer = _producers.get(key)
         if producer is None:
-            producer = KafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers.split(","),
-                acks="all",
-                linger_ms=5,
-                max_request_size=16 * 1024 * 1024,
-                **{k: v for k, v in settings.client.items() if k in _PRODUCER_KEYS},
-            )
+            config: dict[str, Any] = {
+                "bootstrap_servers": settings.bootstrap_servers.split(","),
+                "acks": "all",
+                # At least once by design (replays are keyed by article id). An idempotent
+                # kafka-python producer stalls for good on a batch that expired while the
+                # broker was unreachable (unresolved sequence numbers), so it is off.
+                "enable_idempotence": False,
+                "linger_ms": _LINGER_MS,
+                "max_request_size": 16 * 1024 * 1024,
+                "request_timeout_ms": settings.timeout_ms,
+                "max_block_ms": settings.timeout_ms,
+                "bootstrap_timeout_ms": settings.timeout_ms,
+                "delivery_timeout_ms": _LINGER_MS + 2 * settings.timeout_ms,
+                **settings.client,  # security settings, the same for every client
+            }
+            what = f"connecting a producer to Kafka at {settings.bootstrap_servers}"
+            producer = retrying("sink", "connect", what, settings.fail_fast, lambda: KafkaProducer(**config))
             _producers[key] = producer
         return producer
-
-
-_PRODUCER_KEYS = frozenset(
-    {
-        "security_protocol",
-        "sasl_mechanism",
-        "sasl_plain_username",
-        "sasl_plain_password",
-        "ssl_cafile",
-        "ssl_certfile",
-        "ssl_keyfile",
-        "api_version",
-        "client_id",
-    }
-)
 
 
 def close_producers() -> None:

@@ -28,7 +28,7 @@ class LocalProcess:
     def _launch(self, args: list[str], log_path: str | Path, ready: Callable[[], bool], timeout_s: float) -> None:
         """Start ``args`` (output to ``log_path``) and wait until ``ready()``; raise if it dies or times out."""
         with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - an argv list, no shell: our binaries and flags
         name = Path(args[0]).name
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -68,4 +68,4 @@ def spawn_run(bootstrap: str, output_dir: str | Path, *extra: str, **popen: Any)
         args += ["--metrics-port", "0"]
     if "--progress" not in extra:
         args += ["--progress", "off"]
-    return subprocess.Popen([*args, *extra], cwd=ROOT, **popen)
+    return subprocess.Popen([*args, *extra], cwd=ROOT, **popen)  # noqa: S603 - an argv list, no shell: our binaries and flags

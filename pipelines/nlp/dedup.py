@@ -75,7 +75,7 @@ def _words(text: str) -> list[str]:
 
 
 def _text_key(words: list[str]) -> str:
-    return "text:" + hashlib.sha1(" ".join(words).encode()).hexdigest()
+    return "text:" + hashlib.sha1(" ".join(words).encode(), usedforsecurity=False).hexdigest()
 
 
 def shingle_hashes(text: str) -> np.ndarray | None:

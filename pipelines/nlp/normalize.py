@@ -28,6 +28,10 @@ from pipelines.nlp.language import detect_language
 from pipelines.records import Article, NormalizeError, RawArticle
 
 _HTML_TAG = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*|/[a-zA-Z][a-zA-Z0-9]*|!--)[^<>]{0,2000}>")
+# A long news page has a few thousand tags; hundreds of thousands are an attack (deep
+# nesting that the parser would silently cut, or parse time), not an article.
+MAX_HTML_TAGS = 50_000
+_ANY_TAG = re.compile(r"<[a-zA-Z/!]")
 _BLOCK_TAGS = frozenset(
     "p div br li h1 h2 h3 h4 h5 h6 tr table section article header footer blockquote pre ul ol".split()
 )
@@ -95,8 +99,15 @@ _PLAIN_ASCII = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
 
 
 def clean_text(text: str) -> str:
-    """HTML to text, mojibake and curly quotes repaired, NFC, tidy whitespace."""
+    """HTML to text, mojibake and curly quotes repaired, NFC, tidy whitespace.
+
+    Raises:
+        NormalizeError: markup with more than ``MAX_HTML_TAGS`` tags (html_bomb).
+    """
     if looks_like_html(text):
+        tags = len(_ANY_TAG.findall(text))
+        if tags > MAX_HTML_TAGS:
+            raise NormalizeError(f"{tags:,} HTML tags, more than the {MAX_HTML_TAGS:,} of any real page", "html_bomb")
         text = main_text(text)
     if not _PLAIN_ASCII.fullmatch(text):  # ftfy leaves plain ASCII as it is: skip its ~1 ms
         text = ftfy.fix_text(text, normalization="NFC")
@@ -114,19 +125,32 @@ def parse_published_at(value: str | None, fallback_ms: int) -> tuple[datetime, s
     record timestamp, flagged as such.
     """
     fallback = datetime.fromtimestamp(fallback_ms / 1000, tz=UTC)
-    parsed = _parse_date(value) if value else None
+    parsed, _problem = checked_date(value, fallback)
+    return (fallback, "KAFKA_TIMESTAMP") if parsed is None else (parsed, "PAYLOAD")
+
+
+def checked_date(value: str | None, received: datetime) -> tuple[datetime | None, str | None]:
+    """(the date in UTC, None), or (None, why not): "invalid_date" (not a date) or
+    "implausible_date" (before 1900, or over two days after it was ``received``).
+    An absent value is (None, None)."""
+    parsed = _parse_date(value) if value and value.strip() else None
     if parsed is None:
-        return fallback, "KAFKA_TIMESTAMP"
+        return None, "invalid_date" if value and value.strip() else None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # "0001-01-01T00:00+01:00" has no UTC equivalent
-        return fallback, "KAFKA_TIMESTAMP"
-    if parsed.year < 1900 or parsed > max(fallback, datetime.now(UTC)) + _MAX_FUTURE:
-        return fallback, "KAFKA_TIMESTAMP"
-    return parsed, "PAYLOAD"
+        return None, "implausible_date"
+    if parsed.year < 1900 or parsed > max(received, datetime.now(UTC)) + _MAX_FUTURE:
+        return None, "implausible_date"
+    return parsed, None
 
+
+_DATE_PROBLEMS = {
+    "invalid_date": "not a date (ISO 8601, RFC 2822 or a dateparser format)",
+    "implausible_date": "before 1900 or more than two days in the future",
+}
 
 # email.utils alone reads "Nov 27, 2026 3:05 PM EST" as 03:05 UTC: only true RFC 2822 goes there.
 _RFC2822 = re.compile(
@@ -186,18 +210,26 @@ def article_id(canonical: str | None, title: str, text: str) -> str:
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
 
 
-def normalize(raw: RawArticle) -> Article:
+def normalize(raw: RawArticle, bad_dates: str = "dead-letter") -> Article:
     """Turn a decoded payload into a clean Article.
 
+    An absent ``published_at`` becomes the Kafka timestamp (flagged KAFKA_TIMESTAMP); one
+    that is not a date or is absurd is an error, unless ``bad_dates`` is "fallback".
+
     Raises:
-        NormalizeError: the text is empty once markup and whitespace are removed.
+        NormalizeError: the text is empty once markup and whitespace are removed
+            (empty_text); a bad ``published_at`` (invalid_date, implausible_date).
     """
+    received = datetime.fromtimestamp(raw.record.timestamp_ms / 1000, tz=UTC)
+    published, problem = checked_date(raw.published_at, received)
+    if problem and bad_dates != "fallback":
+        raise NormalizeError(f"published_at {(raw.published_at or '')[:80]!r} is {_DATE_PROBLEMS[problem]}", problem)
     text = clean_text(raw.text)
     if not text:
         raise NormalizeError("no text left after removing markup and whitespace", "empty_text")
     title = clean_text(raw.title) if raw.title else ""
     language = raw.language.lower().split("-")[0] if raw.language else detect_language(text)
-    published_at, time_source = parse_published_at(raw.published_at, raw.record.timestamp_ms)
+    published_at, time_source = (published, "PAYLOAD") if published else (received, "KAFKA_TIMESTAMP")
     canonical = canonical_url(raw.url)
     return Article(
         record=raw.record,

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
-from pipelines.io.archive import chunk_file_name
+from pipelines.io.archive import chunk_file_name, safe_name
 from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, schema, write_container_atomically
 from pipelines.io.kafka import KafkaSettings
+from pipelines.io.retry import Backoff, KafkaUnavailable
 from pipelines.metrics import METRICS, beam_count
 from pipelines.records import DeadLetter, EnrichedArticle, FactRecord, KafkaRecord, split_facts
 
@@ -74,26 +75,58 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
 
     def process(self, element: Sinkable) -> None:
         METRICS.records_in.labels(self._sink).inc()
-        value = self._schema.encode(element.to_avro())
-        future = self._producer.send(self._topic, key=_key(element), value=value)
-        self._pending.append((future, element))
+        self._pending.append((self._send(element), element))
+
+    def _send(self, element: Sinkable) -> Any:
+        """The send's future; a send that fails at once (no metadata in time) is a failed future."""
+        try:
+            return self._producer.send(self._topic, key=_key(element), value=self._schema.encode(element.to_avro()))
+        except KafkaError as exc:
+            return FailedFuture(exc)
 
     def finish_bundle(self) -> None:
+        """Waits for every ack. Records Kafka refused are sent again with backoff until it
+        takes them (or, with fail_fast, the bundle fails and nothing is committed)."""
         if not self._pending:
             return
         start = time.perf_counter()
-        self._producer.flush()
-        try:
-            for future, _ in self._pending:
-                future.get(timeout=30)
-        except KafkaError as exc:
-            METRICS.records_failed.labels(self._sink, "send_failed").inc(len(self._pending))
-            METRICS.send_errors.labels(self._topic).inc(len(self._pending))
-            raise SinkError(f"sink {self._sink} could not write to {self._topic}: {exc}") from exc
+        backoff = Backoff("sink", f"writing to {self._topic}", self._kafka.fail_fast)
+        waiting = self._pending
+        while True:
+            try:  # flush() alone can wait forever on a request to a paused broker
+                self._producer.flush(timeout=self._kafka.timeout_ms / 1000)
+            except KafkaTimeoutError:
+                pass
+            failed = [(f, e) for f, e in waiting if f.failed()]
+            waiting = [(f, e) for f, e in waiting if not f.is_done]
+            if not failed and not waiting:
+                break
+            error = failed[-1][0].exception if failed else KafkaTimeoutError(f"{len(waiting)} records not acknowledged")
+            METRICS.records_failed.labels(self._sink, "send_failed").inc(len(failed))
+            METRICS.send_errors.labels(self._topic).inc(len(failed))
+            try:
+                backoff.wait("send", error)
+            except KafkaUnavailable as exc:
+                raise SinkError(f"sink {self._sink} could not write to {self._topic}: {exc}") from exc
+            # Unacknowledged records stay with the producer, which retries them itself.
+            waiting += [(self._send(element), element) for _, element in failed]
+        backoff.ok()
         seconds = time.perf_counter() - start
         METRICS.send_latency.labels(self._topic).observe(seconds)
         _written(self._sink, [element for _, element in self._pending], seconds)
         self._pending = []
+
+
+class FailedFuture:
+    """Stands for a send that raised before it had a future."""
+
+    is_done = True
+
+    def __init__(self, error: KafkaError) -> None:
+        self.exception = error
+
+    def failed(self) -> bool:
+        return True
 
 
 class _FileSinkFn(beam.DoFn):  # type: ignore[misc]
@@ -136,7 +169,7 @@ def _file_name(items: list[Sinkable], topic: str, partition: int) -> str:
     if chunk:
         return chunk_file_name(chunk, items[0].stage if isinstance(items[0], DeadLetter) else None)
     offsets = [_origin(e).offset for e in items]
-    return f"{topic}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
+    return f"{safe_name(topic)}-{partition}-{min(offsets):012d}-{max(offsets):012d}.avro"
 
 
 def _written(sink: str, elements: list[Sinkable], seconds: float) -> None:

@@ -22,6 +22,7 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.io.decode import decode_record
+from pipelines.limits import ARTICLE_SECONDS, Limits, time_limit
 from pipelines.metrics import METRICS, beam_count
 from pipelines.nlp.casualties import extract_casualties
 from pipelines.nlp.dedup import DuplicateIndex
@@ -81,10 +82,12 @@ class StageFn(beam.DoFn):  # type: ignore[misc]
         stage: str,
         fn: Callable[[Any], Any] | None = None,
         make_fn: Callable[[], Callable[[Any], Any]] | None = None,
+        seconds: float = ARTICLE_SECONDS,
     ) -> None:
         self._stage = stage
         self._fn = fn
         self._make_fn = make_fn
+        self._seconds = seconds
 
     def setup(self) -> None:
         if self._make_fn is not None:
@@ -94,7 +97,8 @@ class StageFn(beam.DoFn):  # type: ignore[misc]
         METRICS.records_in.labels(self._stage).inc()
         start = time.perf_counter()
         try:
-            result = self._fn(element)  # type: ignore[misc]
+            with time_limit(self._seconds):
+                result = self._fn(element)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - routed to the dead letter, never dropped
             yield TaggedOutput(DEAD, dead_letter(self._stage, element, exc))
             return
@@ -111,40 +115,49 @@ def _apply(
     stage: str,
     fn: Callable[[Any], Any] | None = None,
     make_fn: Callable[[], Callable[[Any], Any]] | None = None,
+    seconds: float = ARTICLE_SECONDS,
 ) -> Stage:
-    out = pcoll | label >> beam.ParDo(StageFn(stage, fn, make_fn)).with_outputs(DEAD, main="ok")
+    out = pcoll | label >> beam.ParDo(StageFn(stage, fn, make_fn, seconds)).with_outputs(DEAD, main="ok")
     return out.ok, out[DEAD]
 
 
 class Decode(beam.PTransform):  # type: ignore[misc]
     """KafkaRecord -> RawArticle (JSON or Avro single-object); bad payloads dead-lettered."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, limits: Limits) -> None:
         super().__init__()
-        self._max_bytes = max_bytes
+        self._limits = limits
 
     def expand(self, records: beam.PCollection) -> Stage:
-        return _apply(records, "DecodePayload", "decode", partial(decode_record, max_bytes=self._max_bytes))
+        lim = self._limits
+        decode = partial(decode_record, max_bytes=lim.max_bytes, max_depth=lim.max_json_depth)
+        return _apply(records, "DecodePayload", "decode", decode, seconds=lim.article_seconds)
 
 
 # Module-level functions and classes only: Beam pickles a nested function by value, with a
 # copy of the METRICS it refers to, and that copy is not the one /metrics serves.
-def _normalized(raw: Any) -> Article:
-    article = normalize(raw)
+def _normalized(raw: Any, bad_dates: str) -> Article:
+    article = normalize(raw, bad_dates)
     METRICS.languages.labels(article.language or "en").inc()
     return article
 
 
-def _normalizer() -> Callable[[Any], Article]:
+def _normalizer(bad_dates: str) -> Callable[[Any], Article]:
     warm_up()  # the language model, once per worker
-    return _normalized
+    return partial(_normalized, bad_dates=bad_dates)
 
 
 class Normalize(beam.PTransform):  # type: ignore[misc]
     """RawArticle -> Article: clean text, UTC time, language, canonical URL, stable id."""
 
+    def __init__(self, limits: Limits = Limits()) -> None:
+        super().__init__()
+        self._limits = limits
+
     def expand(self, raw: beam.PCollection) -> Stage:
-        return _apply(raw, "NormalizeArticle", "normalize", make_fn=_normalizer)
+        lim = self._limits
+        make = partial(_normalizer, lim.bad_dates)
+        return _apply(raw, "NormalizeArticle", "normalize", make_fn=make, seconds=lim.article_seconds)
 
 
 class Deduplicator:
@@ -328,8 +341,12 @@ def to_enriched(parsed: ParsedArticle) -> EnrichedArticle:
 class ExtractFacts(beam.PTransform):  # type: ignore[misc]
     """ParsedArticle -> EnrichedArticle with casualty facts and typed events."""
 
+    def __init__(self, limits: Limits = Limits()) -> None:
+        super().__init__()
+        self._limits = limits
+
     def expand(self, parsed: beam.PCollection) -> Stage:
-        return _apply(parsed, "ExtractCasualties", "facts", to_enriched)
+        return _apply(parsed, "ExtractCasualties", "facts", to_enriched, seconds=self._limits.article_seconds)
 
 
 class Enrich(beam.PTransform):  # type: ignore[misc]
@@ -342,23 +359,23 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
 
     def __init__(
         self,
-        max_bytes: int,
+        limits: Limits = Limits(),
         batch_size: int = 16,
         dedup_horizon: int = 20_000,
         dedup_threshold: float = 0.5,
         dedup_memory_mb: float | None = 200.0,
     ) -> None:
         super().__init__()
-        self._max_bytes = max_bytes
+        self._limits = limits
         self._batch_size = batch_size
         self._dedup = (dedup_horizon, dedup_threshold, dedup_memory_mb)
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
-        raw, dead_decode = records | "Decode" >> Decode(self._max_bytes)
-        articles, dead_normalize = raw | "Normalize" >> Normalize()
+        raw, dead_decode = records | "Decode" >> Decode(self._limits)
+        articles, dead_normalize = raw | "Normalize" >> Normalize(self._limits)
         marked, dead_dedup = articles | "Dedup" >> Dedup(*self._dedup)
         parsed, dead_entities = marked | "ExtractEntities" >> ExtractEntities(self._batch_size)
-        enriched, dead_facts = parsed | "ExtractFacts" >> ExtractFacts()
+        enriched, dead_facts = parsed | "ExtractFacts" >> ExtractFacts(self._limits)
         return {
             "enriched": enriched,
             "Decode": dead_decode,

@@ -1,0 +1,206 @@
+"""Soak test: a streaming `newsflow run` fed at a steady rate for a long time.
+
+    make soak                      # 35 minutes at 8 articles/s (python -m tools.soak --help)
+
+Reuters-21578 wires (distinct ids and URLs) are produced to an embedded Tansu broker at
+--rate per second for --minutes. Every 10 s the pipeline's RSS, consumer lag and counts are
+sampled (CSV in --out). At the end, production stops, the pipeline drains the lag and is
+stopped with SIGINT, and every produced id is looked for on news.enriched and in the
+files: lost records, duplicates, throughput, lag, end-to-end latency and RSS at the start
+(after --warmup minutes: model loaded, duplicate index full) and at the end.
+
+The duplicate index grows until it holds --dedup-horizon articles, by design (bounded by
+--dedup-memory-mb); the soak uses a horizon of 2,000 so it is full within the warm-up and
+RSS growth after it measures leaks, not the index filling up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import signal
+import statistics
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipelines.io.avro import ENRICHED, read_container, schema
+from pipelines.local.broker import EmbeddedBroker, free_port
+from pipelines.local.process import spawn_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wires(path: Path, n: int) -> list[dict[str, Any]]:
+    """n articles with text from the archive (cycled if needed), each with its own id and URL."""
+    texts = []
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            r = json.loads(line)
+            if (r.get("text") or "").strip():
+                texts.append(r)
+    return [
+        {"source_id": f"soak-{i}", "url": f"https://soak.example/{i}", "title": texts[i % len(texts)].get("title", ""),
+         "text": texts[i % len(texts)]["text"], "published_at": texts[i % len(texts)].get("date")}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sums of the pipeline's metrics by name (labels summed)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    sums: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            sums[s.name] += s.value
+    return dict(sums)
+
+
+class Arrivals(threading.Thread):
+    """Counts every enriched record by source_id and notes when each first arrives."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.count: Counter[str] = Counter()
+        self.first: dict[str, float] = {}
+        self._servers = bootstrap
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=50)
+        tp = TopicPartition("news.enriched", 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        codec = schema(ENRICHED)
+        while not self._halt.is_set():
+            for rec in consumer.poll(timeout_ms=100).get(tp, []):
+                sid = codec.decode(rec.value)["source_id"]
+                self.count[sid] += 1
+                self.first.setdefault(sid, time.time())
+        consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz")
+    parser.add_argument("--minutes", type=float, default=35.0)
+    parser.add_argument("--rate", type=float, default=8.0, help="Articles per second.")
+    parser.add_argument("--warmup", type=float, default=5.0, help="Minutes before the start RSS is taken.")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "soak")
+    a = parser.parse_args()
+
+    total = int(a.minutes * 60 * a.rate)
+    articles = wires(a.data, total)
+    a.out.mkdir(parents=True, exist_ok=True)
+    files = a.out / "files"
+    port = free_port()
+    samples: list[dict[str, float]] = []
+    sent_at: dict[str, float] = {}
+    with EmbeddedBroker(log_path=str(a.out / "tansu.log")) as broker:
+        broker.create_topics(["news.raw", "news.enriched", "news.facts", "news.deadletter"])
+        log = (a.out / "newsflow.log").open("w")
+        proc = spawn_run(broker.bootstrap, files, "--metrics-port", str(port), "--progress", "log",
+                         "--dedup-horizon", "2000", stdout=log, stderr=log)  # fmt: skip
+        arrivals = Arrivals(broker.bootstrap)
+        arrivals.start()
+        try:
+            time.sleep(20)  # start-up: imports, spaCy, langid
+            producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+            start = time.monotonic()
+            next_sample = start
+            print(f"soak: {total} articles at {a.rate}/s for {a.minutes} min; pipeline PID {proc.pid}", flush=True)
+            for i, article in enumerate(articles):
+                due = start + i / a.rate
+                while time.monotonic() < due:
+                    if time.monotonic() >= next_sample:
+                        samples.append(_sample(proc.pid, port, start, i, len(arrivals.first)))
+                        next_sample += 10
+                        if len(samples) % 30 == 1:
+                            print(f"  {samples[-1]}", flush=True)
+                    time.sleep(min(0.05, max(0.0, due - time.monotonic())))
+                sent_at[article["source_id"]] = time.time()
+                producer.send("news.raw", json.dumps(article).encode())
+                if proc.poll() is not None:
+                    raise SystemExit(f"the pipeline exited ({proc.returncode}); see {a.out / 'newsflow.log'}")
+            producer.flush()
+            produced_s = time.monotonic() - start
+            drain_start = time.monotonic()
+            while len(arrivals.first) < total and time.monotonic() - drain_start < 600:
+                time.sleep(1)
+            samples.append(_sample(proc.pid, port, start, total, len(arrivals.first)))
+            final = scrape(port)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            arrivals.stop()
+            log.close()
+
+    with (a.out / "samples.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(samples[0]))
+        writer.writeheader()
+        writer.writerows(samples)
+    want = {x["source_id"] for x in articles}
+    in_files = Counter(r["source_id"] for p in (files / "enriched").rglob("*.avro") for r in read_container(p))
+    lost_kafka = want - set(arrivals.count)
+    lost_files = want - set(in_files)
+    latencies = sorted(arrivals.first[s] - sent_at[s] for s in want & set(arrivals.first))
+    warm = [s for s in samples if s["t_s"] >= a.warmup * 60] or samples
+    rss_start, rss_end = warm[0]["rss_mb"], samples[-1]["rss_mb"]
+    lags = [s["lag"] for s in samples]
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [0.0] * 99
+    print("\nsoak result")
+    print(f"  produced           {total} articles in {produced_s / 60:.1f} min ({total / produced_s:.2f}/s)")
+    print(f"  enriched           {len(arrivals.first)} distinct on news.enriched, {len(in_files)} in files")
+    print(f"  lost               {len(lost_kafka)} on news.enriched, {len(lost_files)} in files")
+    print(f"  duplicates         {arrivals.count.total() - len(arrivals.count)} on news.enriched")
+    print(f"  dead letters       {final.get('newsflow_dead_letters_total', 0):.0f}")
+    print(f"  throughput         {len(arrivals.first) / (produced_s + time.monotonic() - drain_start):.2f} articles/s")
+    print(f"  lag (records)      median {statistics.median(lags):.0f}, max {max(lags):.0f}")
+    print(f"  latency            p50 {q[49]:.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s (send to news.enriched)")
+    growth = (rss_end - rss_start) / rss_start * 100
+    print(f"  RSS                {rss_start:.0f} MB at {warm[0]['t_s'] / 60:.1f} min, {rss_end:.0f} MB at the end "
+          f"({growth:+.1f} %); first sample {samples[0]['rss_mb']:.0f} MB")  # fmt: skip
+    print(f"  samples            {a.out / 'samples.csv'}")
+    ok = not lost_kafka and not lost_files and growth < 10
+    print("  verdict            " + ("PASS" if ok else "FAIL") + " (zero lost, RSS growth < 10 %)")
+    return 0 if ok else 1
+
+
+def _sample(pid: int, port: int, start: float, sent: int, arrived: int) -> dict[str, float]:
+    m = scrape(port)
+    return {
+        "t_s": round(time.monotonic() - start, 1),
+        "sent": sent,
+        "enriched": arrived,
+        "read": m.get("newsflow_kafka_records_read_total", 0),
+        "lag": m.get("newsflow_consumer_lag_records", 0),
+        "rss_mb": round(rss_mb(pid), 1),
+        "dedup_index": m.get("newsflow_dedup_index_articles", 0),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
