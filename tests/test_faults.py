@@ -62,6 +62,14 @@ def file_ids(out: Path) -> set[str]:
     return {r["source_id"] for f in (out / "enriched").rglob("*.avro") for r in read_container(f)}
 
 
+def five_go_through(bootstrap: str, topic: str, sample_articles: list[dict[str, Any]]) -> None:
+    """Five articles produced to ``topic`` come out on news.enriched."""
+    articles = backlog(sample_articles, 5)
+    produce(bootstrap, topic, [json.dumps(a).encode() for a in articles])
+    want = {a["source_id"] for a in articles}
+    wait_for(lambda: enriched_ids(bootstrap, 5) == want, 180, f"the articles sent to {topic}")
+
+
 def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -114,10 +122,7 @@ def test_no_broker_at_start_is_waited_for(sample_articles: list[dict[str, Any]],
         assert proc.poll() is None
         with EmbeddedBroker(port=kafka_port, log_path=str(tmp_path / "tansu.log")) as broker:
             broker.create_topics(TOPICS)
-            articles = backlog(sample_articles, 5)
-            produce(broker.bootstrap, "news.raw", [json.dumps(a).encode() for a in articles])
-            want = {a["source_id"] for a in articles}
-            wait_for(lambda: enriched_ids(broker.bootstrap, 5) == want, 180, "the articles once the broker is up")
+            five_go_through(broker.bootstrap, "news.raw", sample_articles)
             output = interrupt(proc)
     finally:
         stop(proc)
@@ -134,10 +139,7 @@ def test_missing_topic_is_waited_for(
             lambda: metric(port, "newsflow_kafka_errors_total", client="source", op="metadata") >= 2, 60, "retries"
         )
         broker.create_topics(["news.late"])
-        articles = backlog(sample_articles, 5)
-        produce(broker.bootstrap, "news.late", [json.dumps(a).encode() for a in articles])
-        want = {a["source_id"] for a in articles}
-        wait_for(lambda: enriched_ids(broker.bootstrap, 5) == want, 180, "the articles once the topic exists")
+        five_go_through(broker.bootstrap, "news.late", sample_articles)
         output = interrupt(proc)
     finally:
         stop(proc)

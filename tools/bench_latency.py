@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -45,11 +46,13 @@ def articles(copies: int, tag: str) -> list[dict[str, Any]]:
 
 
 class Arrivals(threading.Thread):
-    """Notes the wall-clock time each enriched record (by source_id) reaches a consumer."""
+    """Notes the wall-clock time each enriched record (by source_id) first reaches a
+    consumer, and how many times each arrives."""
 
     def __init__(self, bootstrap: str) -> None:
         super().__init__(daemon=True)
         self.seen: dict[str, float] = {}
+        self.count: Counter[str] = Counter()
         self._servers = bootstrap
         self._halt = threading.Event()
 
@@ -61,7 +64,9 @@ class Arrivals(threading.Thread):
         codec = schema(ENRICHED)
         while not self._halt.is_set():
             for rec in consumer.poll(timeout_ms=50).get(tp, []):
-                self.seen.setdefault(codec.decode(rec.value)["source_id"], time.time())
+                source_id = codec.decode(rec.value)["source_id"]
+                self.count[source_id] += 1
+                self.seen.setdefault(source_id, time.time())
         consumer.close()
 
     def stop(self) -> None:

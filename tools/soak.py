@@ -22,19 +22,19 @@ import gzip
 import json
 import signal
 import statistics
-import threading
 import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.io.avro import ENRICHED, read_container, schema
+from pipelines.io.avro import read_container
 from pipelines.local.broker import EmbeddedBroker, free_port
 from pipelines.local.process import spawn_run
+from tools.bench_latency import Arrivals
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,34 +72,6 @@ def scrape(port: int) -> dict[str, float]:
     return dict(sums)
 
 
-class Arrivals(threading.Thread):
-    """Counts every enriched record by source_id and notes when each first arrives."""
-
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(daemon=True)
-        self.count: Counter[str] = Counter()
-        self.first: dict[str, float] = {}
-        self._servers = bootstrap
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=50)
-        tp = TopicPartition("news.enriched", 0)
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
-        codec = schema(ENRICHED)
-        while not self._halt.is_set():
-            for rec in consumer.poll(timeout_ms=100).get(tp, []):
-                sid = codec.decode(rec.value)["source_id"]
-                self.count[sid] += 1
-                self.first.setdefault(sid, time.time())
-        consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz")
@@ -133,7 +105,7 @@ def main() -> int:
                 due = start + i / a.rate
                 while time.monotonic() < due:
                     if time.monotonic() >= next_sample:
-                        samples.append(_sample(proc.pid, port, start, i, len(arrivals.first)))
+                        samples.append(_sample(proc.pid, port, start, i, len(arrivals.seen)))
                         next_sample += 10
                         if len(samples) % 30 == 1:
                             print(f"  {samples[-1]}", flush=True)
@@ -145,9 +117,9 @@ def main() -> int:
             producer.flush()
             produced_s = time.monotonic() - start
             drain_start = time.monotonic()
-            while len(arrivals.first) < total and time.monotonic() - drain_start < 600:
+            while len(arrivals.seen) < total and time.monotonic() - drain_start < 600:
                 time.sleep(1)
-            samples.append(_sample(proc.pid, port, start, total, len(arrivals.first)))
+            samples.append(_sample(proc.pid, port, start, total, len(arrivals.seen)))
             final = scrape(port)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=120)
@@ -166,18 +138,18 @@ def main() -> int:
     in_files = Counter(r["source_id"] for p in (files / "enriched").rglob("*.avro") for r in read_container(p))
     lost_kafka = want - set(arrivals.count)
     lost_files = want - set(in_files)
-    latencies = sorted(arrivals.first[s] - sent_at[s] for s in want & set(arrivals.first))
+    latencies = sorted(arrivals.seen[s] - sent_at[s] for s in want & set(arrivals.seen))
     warm = [s for s in samples if s["t_s"] >= a.warmup * 60] or samples
     rss_start, rss_end = warm[0]["rss_mb"], samples[-1]["rss_mb"]
     lags = [s["lag"] for s in samples]
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [0.0] * 99
     print("\nsoak result")
     print(f"  produced           {total} articles in {produced_s / 60:.1f} min ({total / produced_s:.2f}/s)")
-    print(f"  enriched           {len(arrivals.first)} distinct on news.enriched, {len(in_files)} in files")
+    print(f"  enriched           {len(arrivals.seen)} distinct on news.enriched, {len(in_files)} in files")
     print(f"  lost               {len(lost_kafka)} on news.enriched, {len(lost_files)} in files")
     print(f"  duplicates         {arrivals.count.total() - len(arrivals.count)} on news.enriched")
     print(f"  dead letters       {final.get('newsflow_dead_letters_total', 0):.0f}")
-    print(f"  throughput         {len(arrivals.first) / (produced_s + time.monotonic() - drain_start):.2f} articles/s")
+    print(f"  throughput         {len(arrivals.seen) / (produced_s + time.monotonic() - drain_start):.2f} articles/s")
     print(f"  lag (records)      median {statistics.median(lags):.0f}, max {max(lags):.0f}")
     print(f"  latency            p50 {q[49]:.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s (send to news.enriched)")
     growth = (rss_end - rss_start) / rss_start * 100
