@@ -65,11 +65,11 @@ def scrape(port: int) -> dict[str, float]:
     """Sums of the pipeline's metrics by name (labels summed)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    sums: Counter[str] = Counter()
+    sums: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            sums[s.name] += s.value
-    return dict(sums)
+            sums[s.name] = sums.get(s.name, 0.0) + s.value
+    return sums
 
 
 def main() -> int:
@@ -139,8 +139,7 @@ def main() -> int:
     lost_kafka = want - set(arrivals.count)
     lost_files = want - set(in_files)
     latencies = sorted(arrivals.seen[s] - sent_at[s] for s in want & set(arrivals.seen))
-    warm = [s for s in samples if s["t_s"] >= a.warmup * 60] or samples
-    rss_start, rss_end = warm[0]["rss_mb"], samples[-1]["rss_mb"]
+    rss_start, rss_end = rss_windows(samples, a.warmup * 60)
     lags = [s["lag"] for s in samples]
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [0.0] * 99
     print("\nsoak result")
@@ -153,12 +152,23 @@ def main() -> int:
     print(f"  lag (records)      median {statistics.median(lags):.0f}, max {max(lags):.0f}")
     print(f"  latency            p50 {q[49]:.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s (send to news.enriched)")
     growth = (rss_end - rss_start) / rss_start * 100
-    print(f"  RSS                {rss_start:.0f} MB at {warm[0]['t_s'] / 60:.1f} min, {rss_end:.0f} MB at the end "
-          f"({growth:+.1f} %); first sample {samples[0]['rss_mb']:.0f} MB")  # fmt: skip
+    rss = [s["rss_mb"] for s in samples]
+    print(f"  RSS                median {rss_start:.0f} MB in the 5 min after the warm-up ({a.warmup:g} min), "
+          f"{rss_end:.0f} MB in the last 5 min ({growth:+.1f} %); first {rss[0]:.0f}, min {min(rss):.0f}, "
+          f"max {max(rss):.0f} MB")  # fmt: skip
     print(f"  samples            {a.out / 'samples.csv'}")
     ok = not lost_kafka and not lost_files and growth < 10
     print("  verdict            " + ("PASS" if ok else "FAIL") + " (zero lost, RSS growth < 10 %)")
     return 0 if ok else 1
+
+
+def rss_windows(samples: list[dict[str, float]], warmup_s: float) -> tuple[float, float]:
+    """Median RSS in the 5 minutes after the warm-up and in the last 5 minutes of the run:
+    RSS swings by tens of MB between garbage collections, so single samples mislead."""
+    end_t = samples[-1]["t_s"]
+    first = [s["rss_mb"] for s in samples if warmup_s <= s["t_s"] < warmup_s + 300] or [samples[0]["rss_mb"]]
+    last = [s["rss_mb"] for s in samples if s["t_s"] > end_t - 300]
+    return statistics.median(first), statistics.median(last)
 
 
 def _sample(pid: int, port: int, start: float, sent: int, arrived: int) -> dict[str, float]:
