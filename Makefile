@@ -11,7 +11,7 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip setuptools
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
@@ -37,6 +37,9 @@ lint: $(STAMP) ## ruff and mypy (never rewrites files)
 AUDIT_SERVICE ?= pypi
 audit: $(STAMP) ## Audit installed dependencies for known vulnerabilities (pip-audit)
 	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off --vulnerability-service $(AUDIT_SERVICE) $(ARGS)
+
+audit-latest: $(STAMP) ## Audit through PyPI's project pages: exact for packages at their latest release, lists the rest
+	$(PY) -m tools.audit_latest
 
 format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix pipelines tests tools
@@ -86,4 +89,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint audit format bench-latency bench-backfill backfill-demo eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint audit audit-latest soak format bench-latency bench-backfill backfill-demo eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean
