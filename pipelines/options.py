@@ -98,6 +98,14 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         )
         _flag(
             parser,
+            "kafka-max-request-bytes",
+            type=int,
+            default=16 * 1024 * 1024,
+            help="Largest record newsflow sends to Kafka (set it to the broker's message.max.bytes): "
+            "a larger output record becomes a dead letter (stage write, reason refused_by_kafka).",
+        )
+        _flag(
+            parser,
             "fail-fast",
             action="store_true",
             help="Exit (status 1) on the first Kafka failure (unreachable, missing topic, failed write) "

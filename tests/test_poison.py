@@ -119,3 +119,28 @@ def test_every_kind_of_poison_is_a_dead_letter_and_the_stream_goes_on(broker: Em
     texts = {r["source_id"]: r["text"] for r in enriched}
     assert {"poison-100", "poison-101", "poison-102", "poison-21"} <= set(texts), "good records around the bad"
     assert len(texts["poison-21"]) < 500, "entities were not expanded"
+
+
+def test_a_record_kafka_refuses_is_a_dead_letter_and_the_stream_goes_on(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    big = article(200, text="The council met on Monday in Leeds and agreed the budget. " * 2500)  # ~150 KB
+    good = article(201)
+    produce(broker.bootstrap, "news.raw", [big, good])
+    out = tmp_path / "out"
+    proc = spawn_run(broker.bootstrap, out, "--kafka-max-request-bytes", "200000", "--progress", "off",
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: read_topic(broker.bootstrap, "news.deadletter", 1, 2), 180, "the dead letter")
+        wait_for(lambda: read_topic(broker.bootstrap, "news.enriched", 1, 2), 180, "the good article")
+        output = interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    [dead] = decode_all(read_topic(broker.bootstrap, "news.deadletter"), DEAD_LETTER)
+    assert (dead["stage"], dead["reason"], dead["offset"]) == ("write", "refused_by_kafka", 0)
+    assert dead["original"] == big and "news.enriched" in dead["error"] and "MessageSizeTooLarge" in dead["error"]
+    enriched = decode_all(read_topic(broker.bootstrap, "news.enriched"), ENRICHED)
+    assert [r["source_id"] for r in enriched] == ["poison-201"]
+    in_files = {r["source_id"] for f in (out / "enriched").rglob("*.avro") for r in read_container(f)}
+    assert in_files == {"poison-200", "poison-201"}, "files have no size limit"
+    assert "Kafka refused a record for news.enriched" in output

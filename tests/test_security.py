@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -220,6 +221,13 @@ def test_ssl_options(pki: dict[str, Path]) -> None:
     assert kafka_client_config(opts(security_protocol="SSL"), environ={}) == {"security_protocol": "SSL"}
 
 
+@contextmanager
+def kafka_debug(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """kafka-python at DEBUG, whatever level an earlier in-process CLI run left it at."""
+    with caplog.at_level(logging.DEBUG, logger="kafka"):
+        yield
+
+
 def test_sasl_plain_without_tls_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     o = opts(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="alice")
     with caplog.at_level(logging.WARNING, logger="pipelines.io.security"):
@@ -354,7 +362,7 @@ def test_secret_never_reaches_settings_repr_or_logs(
     settings = KafkaSettings("127.0.0.1:9092", client=config)
     for text in (repr(settings), str(settings), f"{settings}", f"{settings!r}", repr([settings])):
         assert PASSWORD not in text, text
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), kafka_debug(caplog):
         logging.getLogger("newsflow.test").info("connecting with %s / %r", settings, settings)
     assert PASSWORD not in caplog.text
 
@@ -696,7 +704,7 @@ def test_sasl_plain_over_tls_round_trip_with_the_password_from_the_environment(
     }
     settings = _settings(f"127.0.0.1:{front.port}", kafka_client_config(opts(), environ=env))
     protect_kafka_logs()  # kafka-python dumps the PLAIN request, password included, at DEBUG
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), kafka_debug(caplog):
         assert len(_round_trip(settings)) == 3
     assert "alice" in front.authenticated
     assert "SaslHandshakeRequest" in caplog.text, "DEBUG dumps were on"
@@ -711,7 +719,7 @@ def test_sasl_wrong_password_fails_without_showing_it(
     o = opts(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512", sasl_username="alice")
     config = kafka_client_config(o, environ={PASSWORD_ENV: PASSWORD})
     bootstrap = f"127.0.0.1:{front.port}"
-    with caplog.at_level(logging.DEBUG):  # even kafka-python's request dumps
+    with caplog.at_level(logging.DEBUG), kafka_debug(caplog):  # even kafka-python's request dumps
         err = _refused(config, bootstrap)
         with pytest.raises((KafkaError, RuntimeError)) as pipeline_err:
             _settings(bootstrap, config).consumer(bootstrap_timeout_ms=3000)
@@ -729,7 +737,7 @@ def test_tansu_negotiates_scram_and_refuses_an_unknown_user(tmp_path: Path, capl
     broker = AdvertisedBroker(str(log_path), authentication=True)
     o = opts(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512", sasl_username="alice")
     config = kafka_client_config(o, environ={PASSWORD_ENV: PASSWORD})
-    with broker, caplog.at_level(logging.DEBUG):
+    with broker, caplog.at_level(logging.DEBUG), kafka_debug(caplog):
         err = _refused(config, broker.bootstrap)
         plain = _refused({**config, "sasl_mechanism": "PLAIN"}, broker.bootstrap)
     # Tansu offered SCRAM-SHA-512 and ran the exchange (it answers an unknown user with

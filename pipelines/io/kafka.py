@@ -60,6 +60,7 @@ class KafkaSettings:
     bootstrap_servers: str
     client: dict[str, Any] = field(default_factory=dict, repr=False)
     timeout_ms: int = 30_000  # a request unanswered this long fails (then: retry, or exit if fail_fast)
+    max_request_bytes: int = 16 * 1024 * 1024  # larger records are refused by the producer itself
     fail_fast: bool = False
 
     def __repr__(self) -> str:
@@ -76,6 +77,7 @@ class KafkaSettings:
             bootstrap_servers or o.kafka_bootstrap_servers,
             client=kafka_client_config(o),
             timeout_ms=o.kafka_timeout_ms,
+            max_request_bytes=o.kafka_max_request_bytes,
             fail_fast=o.fail_fast,
         )
 
@@ -367,13 +369,14 @@ class ReadArticles(beam.PTransform):  # type: ignore[misc]
 
 
 _LINGER_MS = 5
-_producers: dict[tuple[str, tuple[tuple[str, Any], ...], int], KafkaProducer] = {}
+_producers: dict[tuple[str, tuple[tuple[str, Any], ...], int, int], KafkaProducer] = {}
 _producers_lock = threading.Lock()
 
 
 def _shared_producer(settings: KafkaSettings) -> KafkaProducer:
     """One thread-safe producer per process and settings, shared by every sink."""
-    key = (settings.bootstrap_servers, tuple(sorted(settings.client.items())), settings.timeout_ms)
+    key = (settings.bootstrap_servers, tuple(sorted(settings.client.items())), settings.timeout_ms,
+           settings.max_request_bytes)  # fmt: skip
     with _producers_lock:
         producer = _producers.get(key)
         if producer is None:
@@ -385,7 +388,7 @@ def _shared_producer(settings: KafkaSettings) -> KafkaProducer:
                 # broker was unreachable (unresolved sequence numbers), so it is off.
                 "enable_idempotence": False,
                 "linger_ms": _LINGER_MS,
-                "max_request_size": 16 * 1024 * 1024,
+                "max_request_size": settings.max_request_bytes,
                 "request_timeout_ms": settings.timeout_ms,
                 "max_block_ms": settings.timeout_ms,
                 "bootstrap_timeout_ms": settings.timeout_ms,

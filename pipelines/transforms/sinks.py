@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from pipelines.io.archive import chunk_file_name, safe_name
 from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, schema, write_container_atomically
@@ -56,19 +63,29 @@ def _key(element: Sinkable) -> bytes | None:
     return element.record.key if isinstance(element, DeadLetter) else element.article.article_id.encode()
 
 
-class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
-    """Produces each element to ``topic``; waits for every ack in finish_bundle."""
+# Kafka refuses the record itself: no retry helps, so it becomes a dead letter.
+_REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordError)
 
-    def __init__(self, kafka: KafkaSettings, topic: str, schema_name: str, sink: str) -> None:
+
+class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
+    """Produces each element to ``topic``; waits for every ack in finish_bundle.
+
+    A record Kafka refuses as such (too large, invalid) is replaced by a dead letter (stage
+    write, reason refused_by_kafka) on ``dead_topic``; any other failure is retried.
+    """
+
+    def __init__(self, kafka: KafkaSettings, topic: str, schema_name: str, sink: str, dead_topic: str) -> None:
         self._kafka = kafka
         self._topic = topic
         self._schema_name = schema_name
         self._sink = sink
+        self._dead_topic = dead_topic
         self._pending: list[tuple[Any, Sinkable]] = []
 
     def setup(self) -> None:
         self._producer = self._kafka.producer()
         self._schema = schema(self._schema_name)
+        self._dead_schema = schema(DEAD_LETTER)
 
     def start_bundle(self) -> None:
         self._pending = []
@@ -78,20 +95,31 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
         self._pending.append((self._send(element), element))
 
     def _send(self, element: Sinkable) -> Any:
-        """The send's future; a send that fails at once (no metadata in time) is a failed future."""
+        """The send's future; a send that fails at once (too large, no metadata in time) is a
+        failed future. Dead letters go to the dead-letter topic, whichever sink made them."""
+        topic, codec = (self._dead_topic, self._dead_schema) if isinstance(element, DeadLetter) else (
+            self._topic, self._schema)  # fmt: skip
         try:
-            return self._producer.send(self._topic, key=_key(element), value=self._schema.encode(element.to_avro()))
+            return self._producer.send(topic, key=_key(element), value=codec.encode(element.to_avro()))
         except KafkaError as exc:
             return FailedFuture(exc)
 
+    def _refused(self, element: Sinkable, exc: KafkaError) -> DeadLetter:
+        METRICS.records_failed.labels(self._sink, "refused_by_kafka").inc()
+        METRICS.dead_letters.labels("write").inc()
+        log.error("Kafka refused a record for %s (%s); it goes to %s", self._topic, exc, self._dead_topic)
+        return DeadLetter("write", "refused_by_kafka", f"{self._topic}: {type(exc).__name__}: {exc}", _origin(element))
+
     def finish_bundle(self) -> None:
-        """Waits for every ack. Records Kafka refused are sent again with backoff until it
-        takes them (or, with fail_fast, the bundle fails and nothing is committed)."""
+        """Waits for every ack. Records Kafka did not take are sent again with backoff until
+        it does (or, with fail_fast, the bundle fails and nothing is committed); records it
+        refuses as such are replaced by dead letters."""
         if not self._pending:
             return
         start = time.perf_counter()
         backoff = Backoff("sink", f"writing to {self._topic}", self._kafka.fail_fast)
         waiting = self._pending
+        not_written: set[int] = set()
         while True:
             try:  # flush() alone can wait forever on a request to a paused broker
                 self._producer.flush(timeout=self._kafka.timeout_ms / 1000)
@@ -99,6 +127,15 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
                 pass
             failed = [(f, e) for f, e in waiting if f.failed()]
             waiting = [(f, e) for f, e in waiting if not f.is_done]
+            # A dead letter refused in turn is retried (and alerted on), never replaced again.
+            refused = [(f, e) for f, e in failed if isinstance(f.exception, _REFUSED) and not isinstance(e, DeadLetter)]
+            if refused:
+                dead = [(e, self._refused(e, f.exception)) for f, e in refused]
+                waiting += [(self._send(d), d) for _, d in dead]
+                not_written.update(id(e) for e, _ in dead)
+                failed = [(f, e) for f, e in failed if id(e) not in not_written]
+                if not failed:
+                    continue
             if not failed and not waiting:
                 break
             error = failed[-1][0].exception if failed else KafkaTimeoutError(f"{len(waiting)} records not acknowledged")
@@ -113,7 +150,7 @@ class _KafkaSinkFn(beam.DoFn):  # type: ignore[misc]
         backoff.ok()
         seconds = time.perf_counter() - start
         METRICS.send_latency.labels(self._topic).observe(seconds)
-        _written(self._sink, [element for _, element in self._pending], seconds)
+        _written(self._sink, [e for _, e in self._pending if id(e) not in not_written], seconds)
         self._pending = []
 
 
@@ -208,7 +245,8 @@ def _to_kafka_and_files(
 ) -> None:
     """The two sinks of an output: Kafka ``topic`` and ``<out>/<name>/dt=.../`` files."""
     if s.kafka is not None:
-        pcoll | "ToKafka" >> beam.ParDo(_KafkaSinkFn(s.kafka, topic, schema_name, f"kafka_{name}"))
+        sink = _KafkaSinkFn(s.kafka, topic, schema_name, f"kafka_{name}", s.deadletter_topic)
+        pcoll | "ToKafka" >> beam.ParDo(sink)
     if s.output_dir is not None:
         folder = str(Path(s.output_dir) / name)
         pcoll | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, schema_name, f"files_{name}", day_of))
