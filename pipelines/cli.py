@@ -138,7 +138,10 @@ def install_stop_handlers() -> None:
 
 
 def cmd_run(argv: list[str]) -> int:
-    o = _options_parser("newsflow run").parse_args(argv)
+    parser = _options_parser("newsflow run")
+    o = parser.parse_args(argv)
+    if not 0 <= o.process_index < o.process_count:
+        parser.error(f"--process-index must be 0 to {o.process_count - 1} (--process-count {o.process_count})")
     opts = NewsflowOptions(flags=[], **vars(o))
     with ExitStack() as stack:
         if not opts.kafka_bootstrap_servers:

@@ -30,6 +30,8 @@ def source_settings(o: NewsflowOptions) -> SourceSettings:
         stop_at=o.stop_at,
         poll_timeout_ms=o.poll_timeout_ms,
         max_poll_records=o.max_poll_records,
+        process_index=o.process_index,
+        process_count=o.process_count,
     )
 
 

@@ -136,6 +136,21 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         )
         _flag(parser, "poll-timeout-ms", type=int, default=200, help="Longest blocking poll per partition.")
         _flag(parser, "max-poll-records", type=int, default=64, help="Records per poll (and at most per bundle).")
+        _flag(
+            parser,
+            "process-count",
+            type=int,
+            default=1,
+            help="Processes sharing the input topics (same --group-id): each reads its own partitions.",
+        )
+        _flag(
+            parser,
+            "process-index",
+            type=int,
+            default=0,
+            help="This process's number, 0 to --process-count - 1: it reads every process-count-th "
+            "partition (topics and partitions sorted) from this one.",
+        )
         _flag(parser, "partitions", type=int, default=1, help="Partitions per topic the embedded broker creates.")
         _flag(
             parser,

@@ -34,7 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from pipelines.io.retry import Backoff, MissingTopic, retrying
+from pipelines.io.retry import Backoff, KafkaUnavailable, MissingTopic, retrying
 from pipelines.io.security import kafka_client_config, redact
 from pipelines.metrics import METRICS, beam_count
 from pipelines.records import KafkaRecord
@@ -110,6 +110,8 @@ class SourceSettings:
     stop_at: str | None = None  # None: run forever; "latest"; or an ISO 8601 timestamp
     poll_timeout_ms: int = 200
     max_poll_records: int = 64
+    process_index: int = 0  # this process reads every process_count-th partition, from this one
+    process_count: int = 1
 
 
 def discover_partitions(kafka: KafkaSettings, topics: list[str], wait: bool = True) -> list[TopicPartition]:
@@ -350,6 +352,20 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         self._consumers = {}
 
 
+def owned_partitions(partitions: list[TopicPartition], index: int, count: int) -> list[TopicPartition]:
+    """One process's share when ``count`` processes read the same topics: every count-th
+    partition of the sorted list, starting at ``index``. The shares are disjoint and cover
+    every partition, so no record is read twice or skipped; each process commits only its
+    own partitions' offsets."""
+    ordered = sorted(partitions, key=lambda tp: (tp.topic, tp.partition))
+    mine = ordered[index::count]
+    if not mine:
+        raise KafkaUnavailable(
+            f"process {index} of {count} has no partition to read: the topics have only {len(ordered)}"
+        )
+    return mine
+
+
 class ReadArticles(beam.PTransform):  # type: ignore[misc]
     """Kafka records from every partition of ``topics``, as ``KafkaRecord``s."""
 
@@ -359,7 +375,12 @@ class ReadArticles(beam.PTransform):  # type: ignore[misc]
         self._topics = topics
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        partitions = discover_partitions(self._settings.kafka, self._topics)
+        s = self._settings
+        found = discover_partitions(s.kafka, self._topics)
+        partitions = owned_partitions(found, s.process_index, s.process_count)
+        if s.process_count > 1:
+            names = ", ".join(f"{tp.topic}-{tp.partition}" for tp in partitions)
+            log.info("process %d of %d reads %s", s.process_index, s.process_count, names)
         fn = ReadPartitionFn(self._settings)
         return (
             pbegin

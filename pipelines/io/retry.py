@@ -28,7 +28,8 @@ _LOG_EVERY_S = 60.0
 
 
 class KafkaUnavailable(RuntimeError):
-    """Kafka failed and ``--fail-fast`` was given (or a stop came while waiting)."""
+    """A Kafka problem newsflow does not wait out: a failure with ``--fail-fast``, a stop
+    while waiting, or nothing for this process to read. The CLI prints it on one line."""
 
 
 class StopRequested(KafkaUnavailable):
