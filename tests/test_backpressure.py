@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipelines.local.broker import EmbeddedBroker, free_port
-from pipelines.local.process import spawn_run
+from pipelines.local.process import rss_mb, spawn_run
 from tests.kafka_util import produce
 from tests.test_cli_streaming import interrupt, wait_for
 from tests.test_faults import scrape
@@ -22,13 +22,6 @@ from tests.test_restart import backlog
 pytestmark = pytest.mark.integration
 BACKLOG = 600
 POLL = 16
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def test_a_large_backlog_waits_in_kafka_not_in_memory(

@@ -16,7 +16,6 @@ import resource
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from pipelines.io import archive, decode, produce
 from pipelines.io.decode import decode_record
+from pipelines.local.process import rss_mb
 from pipelines.nlp import casualties, context, dedup, entities, events, gazetteer, language, normalize, numbers
 from pipelines.nlp.casualties import extract_casualties
 from pipelines.nlp.entities import entities_from_doc, group_entities
@@ -44,21 +44,14 @@ def _warm() -> None:
     normalize.parse_published_at("next Tuesday at noon", 0)
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture(autouse=True)
 def _bounded_memory(fixed_nlp: Any) -> Iterator[None]:
     """Thousands of inputs leave the process no bigger, and none makes it balloon: the peak
     (ru_maxrss) and the resident size may grow by at most 300 MB over a whole test."""
-    peak, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _rss_mb()
+    peak, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rss_mb()
     yield
     peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - peak
-    rss_growth = _rss_mb() - rss
+    rss_growth = rss_mb() - rss
     assert peak_growth < 300 and rss_growth < 300, f"peak +{peak_growth:.0f} MB, resident +{rss_growth:.0f} MB"
 
 

@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.io.avro import read_container
 from pipelines.local.broker import EmbeddedBroker, free_port
-from pipelines.local.process import spawn_run
+from pipelines.local.process import rss_mb, spawn_run
 from tools.bench_latency import Arrivals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +52,6 @@ def wires(path: Path, n: int) -> list[dict[str, Any]]:
          "text": texts[i % len(texts)]["text"], "published_at": texts[i % len(texts)].get("date")}
         for i in range(n)
     ]  # fmt: skip
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def scrape(port: int) -> dict[str, float]:

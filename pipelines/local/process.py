@@ -60,6 +60,14 @@ class LocalProcess:
         self.stop()
 
 
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (default: this one) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def spawn_run(bootstrap: str, output_dir: str | Path, *extra: str, **popen: Any) -> subprocess.Popen[Any]:
     """Start ``newsflow run`` against ``bootstrap`` as a child process (any free metrics port
     unless ``--metrics-port`` is in ``extra``; no progress line unless ``--progress`` is)."""
