@@ -45,6 +45,9 @@ format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix pipelines tests tools
 	$(VENV)/bin/ruff format pipelines tests tools
 
+bench: $(STAMP) ## Through Kafka vs bare spaCy nlp.pipe: 1 and 2 processes, p50/p95/p99 latency, peak memory (~12 min)
+	$(PY) -m tools.bench --data $(SHARED)/data/reuters21578.jsonl.gz $(ARGS)
+
 bench-latency: $(STAMP) ## Throughput on the sample and end-to-end latency at a light steady load
 	$(PY) tools/bench_latency.py
 
@@ -89,4 +92,4 @@ sample: $(STAMP) ## Rebuild pipelines/data/sample_articles.jsonl from ../shared
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup run demo test lint audit audit-latest soak format bench-latency bench-backfill backfill-demo eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean
+.PHONY: help setup run demo test lint audit audit-latest soak format bench bench-latency bench-backfill backfill-demo eval eval-facts bench-extract monitor dashboard-demo eval-entities eval-dedup bench-normalize sample clean

@@ -47,6 +47,12 @@ UNBOUNDED_END = 2**63 - 1
 _FETCH_MAX_WAIT_MS = 100
 # Seconds without records after which the source checks that the broker still answers.
 _PROBE_EVERY_S = 10.0
+# A partition's poll blocks the whole bundle, and with it the records other partitions
+# already returned (they are written when the bundle ends): while another partition of
+# this worker has data, an idle one is polled for at most this long. Measured: one busy and
+# one idle partition at 8 articles/s, p99 latency 3.4 s before, see README "Performance".
+_SHORT_POLL_MS = 20
+_BUSY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,12 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._backoffs: dict[TopicPartition, Backoff] = {}
         self._last_contact: dict[TopicPartition, float] = {}
+        self._last_data: dict[TopicPartition, float] = {}
+
+    def _poll_timeout_ms(self, tp: TopicPartition, now: float) -> int:
+        others_busy = any(now - t < _BUSY_S for other, t in self._last_data.items() if other != tp)
+        timeout = self._settings.poll_timeout_ms
+        return min(timeout, _SHORT_POLL_MS) if others_busy else timeout
 
     def initial_restriction(self, tp: TopicPartition) -> OffsetRange:
         kafka = self._settings.kafka
@@ -319,9 +331,11 @@ class ReadPartitionFn(beam.DoFn, RestrictionProvider):  # type: ignore[misc]
                 if consumer.position(tp) != start:
                     consumer.seek(tp, start)
                 poll_start = time.perf_counter()
-                polled = consumer.poll(timeout_ms=self._settings.poll_timeout_ms).get(tp, [])
+                polled = consumer.poll(timeout_ms=self._poll_timeout_ms(tp, time.monotonic())).get(tp, [])
                 poll_seconds = time.perf_counter() - poll_start
                 now = time.monotonic()
+                if polled:
+                    self._last_data[tp] = now
                 if polled or now - self._last_contact.setdefault(tp, now) >= _PROBE_EVERY_S:
                     self._last_contact[tp] = now  # also after a failed probe: the next waits its turn
                     if not polled:

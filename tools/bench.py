@@ -1,0 +1,292 @@
+"""Benchmark: newsflow through Kafka against bare spaCy on the same texts, in one run.
+
+    make bench                      # python -m tools.bench --help
+
+On an embedded Tansu broker, with --articles distinct Reuters-21578 wires (near duplicates
+left out with the pipeline's own index, so the pipeline runs spaCy on every one):
+
+1. bare spaCy: ``nlp.pipe`` in one process over the texts the pipeline gives spaCy
+   (normalized, cut like the pipeline cuts them), the same model, loading not timed;
+2. one ``newsflow run --stop-at latest`` over the backlog on a 2-partition topic;
+3. two processes (``--process-count 2``), each owning one partition;
+4. latency: a streaming run fed one article at a time at half the rate of (2), and two
+   streaming processes at half the rate of (3); a consumer notes when each article's
+   enriched record arrives (latency = arrival - send, p50/p95/p99);
+5. bare spaCy again: the machine's speed drifts by ~10 % over minutes; the mean brackets.
+
+Throughput is measured from the first to the last enriched record a consumer sees, so
+start-up (model loading) is left out on both sides; the whole run is printed too. Peak
+memory is each pipeline process's VmHWM. One benchmark at a time on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipelines.io.decode import decode_record
+from pipelines.local.broker import EmbeddedBroker
+from pipelines.local.process import spawn_run
+from pipelines.nlp.dedup import DuplicateIndex
+from pipelines.nlp.entities import MAX_CHARS, load_model
+from pipelines.nlp.normalize import normalize
+from pipelines.records import KafkaRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz"
+TOPIC = "news.raw"
+
+
+@dataclass(frozen=True)
+class Wire:
+    payload: bytes  # what is produced to news.raw
+    article_id: str  # the key of its enriched record
+    text: str  # what the pipeline gives spaCy
+
+
+def wires(path: Path, n: int, tag: str, skip: int = 0) -> list[Wire]:
+    """``n`` distinct English wires with text, each with its own id and URL."""
+    index = DuplicateIndex(horizon=100_000)
+    out: list[Wire] = []
+    with gzip.open(path, "rt") as f:
+        for i, line in enumerate(f):
+            r = json.loads(line)
+            if not (r.get("text") or "").strip():
+                continue
+            payload = json.dumps({"source_id": f"{tag}-{i}", "url": f"https://bench.example/{tag}/{i}",
+                                  "title": r.get("title", ""), "text": r["text"],
+                                  "published_at": r.get("date")}).encode()  # fmt: skip
+            article = normalize(decode_record(KafkaRecord(TOPIC, 0, i, int(time.time() * 1000), None, payload)))
+            if not article.english or index.check_and_add(article) is not None:
+                continue
+            if skip:
+                skip -= 1
+                continue
+            out.append(Wire(payload, article.article_id, article.text[:MAX_CHARS]))
+            if len(out) == n:
+                break
+    return out
+
+
+class Arrivals(threading.Thread):
+    """When each enriched record (by key: the article id) first reaches a consumer; keys
+    only, so the bench takes little CPU from the pipeline it measures."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[str, float] = {}
+        self._servers = bootstrap
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=20)
+        tps = [TopicPartition("news.enriched", p) for p in consumer.partitions_for_topic("news.enriched") or {0}]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        while not self._halt.is_set():
+            for batch in consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for rec in batch:
+                    self.seen.setdefault(rec.key.decode(), now)
+        consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+class PeakMemory(threading.Thread):
+    """The largest VmHWM (peak RSS) each watched process reached, in MB."""
+
+    def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        super().__init__(daemon=True)
+        self.peak = {p.pid: 0.0 for p in procs}
+        self._procs = procs
+
+    def run(self) -> None:
+        while any(p.poll() is None for p in self._procs):
+            for p in self._procs:
+                try:
+                    status = Path(f"/proc/{p.pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak[p.pid] = max(self.peak[p.pid], int(line.split()[1]) / 1024)
+            time.sleep(0.2)
+
+
+def bare_spacy(texts: list[str]) -> float:
+    """Seconds for ``nlp.pipe`` over ``texts`` in this process (spaCy's default batch size)."""
+    nlp, model, _ = load_model(as_shipped=True)
+    list(nlp.pipe(texts[:20]))  # warm up
+    start = time.perf_counter()
+    for _doc in nlp.pipe(texts):
+        pass
+    seconds = time.perf_counter() - start
+    print(f"bare spaCy ({model}, nlp.pipe, 1 process): {len(texts)} texts in {seconds:.1f} s, "
+          f"{len(texts) / seconds:.2f} texts/s", flush=True)  # fmt: skip
+    return seconds
+
+
+def pipeline_args(bootstrap: str, out: str, count: int, index: int, extra: list[str]) -> list[str]:
+    args = ["--dedup-horizon", "1", *extra]  # the texts are distinct already; copies would skip spaCy
+    return [*args, "--process-count", str(count), "--process-index", str(index)] if count > 1 else args
+
+
+def backlog(bootstrap: str, tmp: str, batch: list[Wire], count: int, extra: list[str]) -> tuple[float, float, float]:
+    """(articles/s first to last output, articles/s whole run, peak MB per process) for
+    ``count`` processes over ``batch`` published beforehand."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for i, w in enumerate(batch):
+        producer.send(TOPIC, w.payload, partition=i % 2)
+    producer.flush()
+    producer.close()
+    arrivals = Arrivals(bootstrap)
+    arrivals.start()
+    started = time.time()
+    procs = [
+        spawn_run(bootstrap, f"{tmp}/out{count}-{i}",
+                  *pipeline_args(bootstrap, tmp, count, i, ["--stop-at", "latest", *extra]),
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for i in range(count)
+    ]  # fmt: skip
+    memory = PeakMemory(procs)
+    memory.start()
+    codes = [p.wait() for p in procs]
+    wall = time.time() - started
+    memory.join()
+    time.sleep(1.0)  # the consumer's last poll
+    arrivals.stop()
+    if any(codes):
+        raise SystemExit(f"newsflow exited with {codes}")
+    times = sorted(arrivals.seen[w.article_id] for w in batch if w.article_id in arrivals.seen)
+    missing = len(batch) - len(times)
+    if missing:
+        raise SystemExit(f"{missing} of {len(batch)} articles never reached news.enriched")
+    steady = (len(times) - 1) / (times[-1] - times[0])
+    peak = max(memory.peak.values())
+    print(f"newsflow, {count} process{'es' if count > 1 else ''}: {len(times)} articles, {steady:.2f} articles/s "
+          f"first to last output; {len(times) / wall:.2f} articles/s over the whole run incl. start-up "
+          f"({wall:.1f} s); peak RSS {' + '.join(f'{m:.0f}' for m in memory.peak.values())} MB", flush=True)  # fmt: skip
+    return steady, len(times) / wall, peak
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count: int, rate: float,
+            extra: list[str]) -> dict[int, float]:  # fmt: skip
+    """p50/p95/p99 seconds from send to the enriched record's arrival, at ``rate``/s."""
+    arrivals = Arrivals(bootstrap)
+    arrivals.start()
+    procs = [
+        spawn_run(bootstrap, f"{tmp}/lat{count}-{i}", *pipeline_args(bootstrap, tmp, count, i, extra),
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for i in range(count)
+    ]  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    try:
+        for p in range(count):  # every process has loaded its model before the clock starts
+            producer.send(TOPIC, warm[p].payload, partition=p)
+        producer.flush()
+        deadline = time.time() + 180
+        while not all(w.article_id in arrivals.seen for w in warm[:count]) and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)
+        sent: dict[str, float] = {}
+        t0 = time.time()
+        for i, w in enumerate(load):
+            time.sleep(max(0.0, t0 + i / rate - time.time()))
+            sent[w.article_id] = time.time()
+            producer.send(TOPIC, w.payload, partition=i % count)
+            producer.flush()
+        deadline = time.time() + 60
+        while time.time() < deadline and not all(k in arrivals.seen for k in sent):
+            time.sleep(0.1)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+        arrivals.stop()
+        producer.close()
+    lat = [arrivals.seen[k] - t for k, t in sent.items() if k in arrivals.seen]
+    got = {q: pct(lat, q) for q in (50, 95, 99)}
+    print(f"latency, {count} process{'es' if count > 1 else ''} at {rate:.2f} articles/s for {len(load) / rate:.0f} s: "
+          f"{len(lat)}/{len(sent)} arrived; p50 {got[50] * 1000:.0f} ms, p95 {got[95] * 1000:.0f} ms, "
+          f"p99 {got[99] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms", flush=True)  # fmt: skip
+    return got
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--articles", type=int, default=1500, help="Wires for the throughput runs.")
+    ap.add_argument("--seconds", type=float, default=60.0, help="Length of each latency run.")
+    ap.add_argument("--skip", default="", help="Comma list of parts to leave out: spacy,one,two,latency")
+    ap.add_argument("--rate", type=float, default=None, help="Latency runs at this rate instead of half the max.")
+    ap.add_argument("newsflow_args", nargs="*", help="Extra `newsflow run` flags, after --")
+    a = ap.parse_args()
+    skip = set(a.skip.split(",")) - {""}
+
+    batch = wires(a.data, a.articles, "bench")
+    texts = [w.text for w in batch]
+    print(f"{len(batch)} distinct Reuters-21578 wires from {a.data}, mean {statistics.mean(map(len, texts)):.0f} "
+          f"characters; extra newsflow flags: {a.newsflow_args or 'none'}", flush=True)  # fmt: skip
+    figures: dict[str, float] = {}
+    if "spacy" not in skip:
+        figures["spacy_before"] = bare_spacy(texts)
+    with EmbeddedBroker() as broker, TemporaryDirectory(prefix="newsflow-bench-") as tmp:
+        broker.create_topics([TOPIC], 2)
+        broker.create_topics(["news.enriched", "news.facts", "news.deadletter"], 1)
+        if "one" not in skip:
+            figures["one"], _, figures["one_mb"] = backlog(broker.bootstrap, tmp, batch, 1, a.newsflow_args)
+        if "two" not in skip:
+            second = wires(a.data, a.articles, "bench2", skip=a.articles)
+            figures["two"], _, figures["two_mb"] = backlog(broker.bootstrap, tmp, second, 2, a.newsflow_args)
+        if "latency" not in skip:
+            fresh = wires(a.data, 3000, "lat", skip=2 * a.articles)
+            for count, key in ((1, "one"), (2, "two")):
+                rate = a.rate or figures.get(key, 8.0 * count) / 2
+                n = int(rate * a.seconds)
+                got = latency(broker.bootstrap, tmp, fresh[2 : n + 2], fresh[:2], count, rate, a.newsflow_args)
+                figures[f"p99_{key}"] = got[99]
+                figures[f"rate_{key}"] = rate
+                fresh = fresh[n + 2 :]
+    if "spacy" not in skip:
+        figures["spacy_after"] = bare_spacy(texts)
+
+    print("\nsummary (targets in brackets)")
+    if "spacy_before" in figures:
+        spacy_rate = len(texts) / ((figures["spacy_before"] + figures["spacy_after"]) / 2)
+        print(f"  bare spaCy nlp.pipe, 1 process      {spacy_rate:6.2f} texts/s (mean of before and after)")
+        if "one" in figures:
+            print(f"  newsflow, 1 process                 {figures['one']:6.2f} articles/s, "
+                  f"ratio {figures['one'] / spacy_rate:.3f} (>= 0.90)")  # fmt: skip
+    if "two" in figures:
+        print(f"  newsflow, 2 processes               {figures['two']:6.2f} articles/s (>= 12)", end="")
+        print(f", {figures['two'] / figures['one']:.2f}x one process (>= 1.7)" if "one" in figures else "")
+    for key, label in (("one", "1 process"), ("two", "2 processes")):
+        if f"p99_{key}" in figures:
+            print(f"  p99 latency, {label:<11} {figures[f'p99_{key}'] * 1000:7.0f} ms at "
+                  f"{figures[f'rate_{key}']:.2f} articles/s (<= 1000 ms at half the max rate)")  # fmt: skip
+    for key in ("one", "two"):
+        if f"{key}_mb" in figures:
+            print(f"  peak RSS per process, {key}          {figures[f'{key}_mb']:6.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
