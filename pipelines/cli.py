@@ -139,10 +139,18 @@ def install_stop_handlers() -> None:
 
 def cmd_run(argv: list[str]) -> int:
     parser = _options_parser("newsflow run")
-    o = parser.parse_args(argv)
+    parser.epilog = ("Any other flag is one of Beam's pipeline options: with --runner (PortableRunner, "
+                     "FlinkRunner, DataflowRunner...) the pipeline is submitted to that runner.")  # fmt: skip
+    o, beam_args = parser.parse_known_args(argv)
     if not 0 <= o.process_index < o.process_count:
         parser.error(f"--process-index must be 0 to {o.process_count - 1} (--process-count {o.process_count})")
     opts = NewsflowOptions(flags=[], **vars(o))
+    if beam_args:
+        if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+            parser.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam options need --runner)")
+        if not opts.kafka_bootstrap_servers:
+            parser.error("on a cluster runner, --bootstrap-servers is required (no embedded broker)")
+        return _submit(opts, beam_args)
     with ExitStack() as stack:
         if not opts.kafka_bootstrap_servers:
             broker = stack.enter_context(EmbeddedBroker())
@@ -158,6 +166,21 @@ def cmd_run(argv: list[str]) -> int:
                 flush=True,
             )
         return _run_pipeline(opts)
+    return 0
+
+
+def _submit(opts: NewsflowOptions, beam_args: list[str]) -> int:
+    """Hand the pipeline to a cluster runner; the workers serve their own /metrics."""
+    from pipelines import graph  # imports Beam; kept out of `newsflow --help`
+
+    try:
+        graph.submit(opts, beam_args)
+    except Exception as exc:
+        reason = kafka_failure(exc)
+        if reason is None:
+            raise
+        log.error("%s", reason)
+        return 1
     return 0
 
 

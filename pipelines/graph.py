@@ -9,9 +9,10 @@ import logging
 
 import apache_beam as beam
 from apache_beam.metrics import monitoring_infos
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 
+from pipelines.io.java_kafka import ReadArticlesJava
 from pipelines.io.kafka import KafkaSettings, ReadArticles, SourceSettings, close_producers
 from pipelines.io.read_archive import ArchiveSettings, ReadArchive
 from pipelines.limits import Limits
@@ -44,13 +45,22 @@ def sink_settings(o: NewsflowOptions) -> SinkSettings:
         deadletter_topic=o.deadletter_topic,
         facts_topic=o.facts_topic,
         write_duplicates=not o.skip_duplicates,
+        java_kafka=o.kafka_io == "java",
+        expansion_service=o.expansion_service,
     )
 
 
-def build(p: beam.Pipeline, o: NewsflowOptions) -> None:
-    """Wire the composites; every label is stable so a running job can be updated."""
+def build(p: beam.Pipeline, o: NewsflowOptions, worker_metrics: bool = False) -> None:
+    """Wire the composites; every label is stable so a running job can be updated.
+    ``worker_metrics``: each worker process serves /metrics itself (on a cluster)."""
     topics = [t.strip() for t in o.topics.split(",") if t.strip()]
-    enrich_and_write(p | "ReadArticles" >> ReadArticles(source_settings(o), topics), o)
+    source: beam.PTransform
+    if o.kafka_io == "java":
+        kafka = KafkaSettings.from_options(o)
+        source = ReadArticlesJava(kafka, topics, o.group_id, o.start_from, o.expansion_service)
+    else:
+        source = ReadArticles(source_settings(o), topics)
+    enrich_and_write(p | "ReadArticles" >> source, o, worker_metrics)
 
 
 def build_backfill(p: beam.Pipeline, o: NewsflowOptions, archive: ArchiveSettings) -> None:
@@ -58,9 +68,11 @@ def build_backfill(p: beam.Pipeline, o: NewsflowOptions, archive: ArchiveSetting
     enrich_and_write(p | "ReadArchive" >> ReadArchive(archive), o)
 
 
-def enrich_and_write(records: beam.PCollection, o: NewsflowOptions) -> None:
+def enrich_and_write(records: beam.PCollection, o: NewsflowOptions, worker_metrics: bool = False) -> None:
     limits = Limits(o.max_message_bytes, o.max_json_depth, o.article_seconds, o.bad_dates)
-    out = records | "Enrich" >> Enrich(limits, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb)
+    serve = (o.metrics_port, o.metrics_addr) if worker_metrics else None
+    enrich = Enrich(limits, o.batch_size, o.dedup_horizon, o.dedup_threshold, o.dedup_memory_mb, serve)
+    out = records | "Enrich" >> enrich
     sinks = sink_settings(o)
     out["enriched"] | "WriteAvro" >> WriteAvro(sinks)
     out["enriched"] | "WriteFacts" >> WriteFacts(sinks)
@@ -78,6 +90,25 @@ def fix_fn_runner_monitoring_leak() -> None:
     fn_runner.consolidate_monitoring_infos = lambda infos: list(  # type: ignore[assignment,misc]
         monitoring_infos.consolidate(infos)
     )
+
+
+def cluster_pipeline(o: NewsflowOptions, beam_args: list[str]) -> beam.Pipeline:
+    """The pipeline for the runner named in ``beam_args`` (Beam's own flags: --runner,
+    --job_endpoint, --project...), built but not started."""
+    options = PipelineOptions(beam_args)
+    options.view_as(SetupOptions).save_main_session = False  # everything the workers need is importable
+    p = beam.Pipeline(options=options)
+    build(p, o, worker_metrics=True)
+    return p
+
+
+def submit(o: NewsflowOptions, beam_args: list[str]) -> None:
+    """Run on the cluster runner; wait for the job unless --no_wait_until_finish."""
+    p = cluster_pipeline(o, beam_args)
+    result = p.run()
+    log.info("submitted to %s: %s", p.options.view_as(StandardOptions).runner, getattr(result, "job_id", lambda: "")())
+    if not p.options.view_as(StandardOptions).no_wait_until_finish:
+        result.wait_until_finish()
 
 
 def run(o: NewsflowOptions, archive: ArchiveSettings | None = None) -> None:

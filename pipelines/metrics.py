@@ -9,6 +9,7 @@ Each count is mirrored in a Beam ``Metrics`` counter so cluster runners report i
 
 from __future__ import annotations
 
+import logging
 import platform
 import threading
 import time
@@ -295,6 +296,22 @@ def serve(port: int, addr: str = "127.0.0.1", registry: CollectorRegistry = REGI
             server, _thread = start_http_server(port, addr=addr, registry=registry)
             _server_port = int(server.server_port)
         return _server_port
+
+
+WORKER_PORTS = 4  # a cluster pod declares this many metrics ports (deploy/k8s, 9464..9467)
+
+
+def serve_first_free(port: int, addr: str, tries: int = WORKER_PORTS) -> int | None:
+    """/metrics on the first free port of ``port`` .. ``port + tries - 1`` (several SDK worker
+    processes share a pod or VM); None, logged, if all are taken: metrics are not worth
+    failing the worker for."""
+    for candidate in range(port, port + tries):
+        try:
+            return serve(candidate, addr)
+        except OSError:
+            continue
+    logging.getLogger(__name__).warning("no free metrics port in %d..%d", port, port + tries - 1)
+    return None
 
 
 def worker_registry(path: str) -> CollectorRegistry:

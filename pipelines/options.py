@@ -30,6 +30,24 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
             help="Kafka HOST:PORT[,HOST:PORT]. Without it, an embedded local broker is started "
             "and the sample articles are published to it.",
         )
+        # The same, under a name that cluster templates can pass with either separator.
+        _flag(parser, "kafka-bootstrap-servers", dest="kafka_bootstrap_servers", default=None, help=argparse.SUPPRESS)
+        parser.add_argument("--kafka_bootstrap_servers", dest="kafka_bootstrap_servers", help=argparse.SUPPRESS)
+        _flag(
+            parser,
+            "kafka-io",
+            default="python",
+            choices=["python", "java"],
+            help="python: newsflow's own Kafka source and sinks (kafka-python); java: Beam's cross-language "
+            "ReadFromKafka/WriteToKafka, for cluster runners that have Java KafkaIO (same records).",
+        )
+        _flag(
+            parser,
+            "expansion-service",
+            default=None,
+            help="With --kafka-io java: HOST:PORT of a Java expansion service (e.g. the Flink job server's "
+            "8097). Default: Beam starts one from its jar (needs Java and Maven Central).",
+        )
         _flag(parser, "topics", default="news.raw", help="Comma-separated input topics.")
         _flag(parser, "group-id", default="newsflow", help="Consumer group whose committed offsets are resumed.")
         _flag(

@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -179,7 +178,8 @@ def backlog(bootstrap: str, tmp: str, batch: list[Wire], count: int, extra: list
     peak = max(memory.peak.values())
     print(f"newsflow, {count} process{'es' if count > 1 else ''}: {len(times)} articles, {steady:.2f} articles/s "
           f"first to last output; {len(times) / wall:.2f} articles/s over the whole run incl. start-up "
-          f"({wall:.1f} s); peak RSS {' + '.join(f'{m:.0f}' for m in memory.peak.values())} MB", flush=True)  # fmt: skip
+          f"({wall:.1f} s); peak RSS {' + '.join(f'{m:.0f}' for m in memory.peak.values())} MB",
+          flush=True)  # fmt: skip
     return steady, len(times) / wall, peak
 
 

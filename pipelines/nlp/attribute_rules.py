@@ -23,8 +23,8 @@ from typing import Any
 from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
 from spacy.language import Language
 from spacy.pipeline import AttributeRuler
-from spacy.tokens import Doc
 from spacy.strings import get_string_id
+from spacy.tokens import Doc
 from spacy.tokens._retokenize import set_token_attrs
 
 _KEYS = ("TAG", "LOWER", "DEP", "IS_SPACE")
@@ -73,7 +73,8 @@ class FastAttributeRuler:
         self._by_lower: dict[int, list[Rule]] = defaultdict(list)
         self._always: list[Rule] = []
         for rule_id, entry in enumerate(ruler.patterns):
-            for pattern in entry["patterns"]:
+            patterns: list[list[dict[str, Any]]] = entry["patterns"]  # type: ignore[assignment]
+            for pattern in patterns:
                 rule = (rule_id, tuple(_condition(t) for t in pattern))
                 tags, lowers, _, _ = rule[1][0]
                 if isinstance(tags, frozenset) and isinstance(lowers, frozenset):

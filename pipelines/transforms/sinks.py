@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from kafka.errors import (
 
 from pipelines.io.archive import chunk_file_name, safe_name
 from pipelines.io.avro import DEAD_LETTER, ENRICHED, FACT, schema, write_container_atomically
+from pipelines.io.java_kafka import WriteKafkaJava
 from pipelines.io.kafka import KafkaSettings
 from pipelines.io.retry import Backoff, KafkaUnavailable
 from pipelines.metrics import METRICS, beam_count
@@ -44,6 +46,8 @@ class SinkSettings:
     deadletter_topic: str = "news.deadletter"
     facts_topic: str = "news.facts"
     write_duplicates: bool = True  # duplicates are always counted; this decides if they are written
+    java_kafka: bool = False  # Kafka sinks through Beam's Java WriteToKafka (--kafka-io java)
+    expansion_service: str | None = None  # for java_kafka; None: Beam's default (a jar)
 
 
 class SinkError(RuntimeError):
@@ -244,12 +248,20 @@ def _to_kafka_and_files(
     pcoll: beam.PCollection, s: SinkSettings, topic: str, schema_name: str, name: str, day_of: Callable[[Any], str]
 ) -> None:
     """The two sinks of an output: Kafka ``topic`` and ``<out>/<name>/dt=.../`` files."""
-    if s.kafka is not None:
+    if s.kafka is not None and s.java_kafka:
+        encode = partial(_encoded, schema_name)
+        pcoll | "ToKafka" >> WriteKafkaJava(s.kafka, topic, encode, s.expansion_service)
+    elif s.kafka is not None:
         sink = _KafkaSinkFn(s.kafka, topic, schema_name, f"kafka_{name}", s.deadletter_topic)
         pcoll | "ToKafka" >> beam.ParDo(sink)
     if s.output_dir is not None:
         folder = str(Path(s.output_dir) / name)
         pcoll | "ToFiles" >> beam.ParDo(_FileSinkFn(folder, schema_name, f"files_{name}", day_of))
+
+
+def _encoded(schema_name: str, element: Sinkable) -> tuple[bytes, bytes]:
+    """(key, value) as the Python Kafka sink writes them (no key: empty, see WriteKafkaJava)."""
+    return _key(element) or b"", schema(schema_name).encode(element.to_avro())
 
 
 class WriteAvro(beam.PTransform):  # type: ignore[misc]

@@ -23,7 +23,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.io.decode import decode_record
 from pipelines.limits import ARTICLE_SECONDS, Limits, time_limit
-from pipelines.metrics import METRICS, beam_count
+from pipelines.metrics import METRICS, beam_count, serve_first_free
 from pipelines.nlp.casualties import extract_casualties
 from pipelines.nlp.dedup import DuplicateIndex
 from pipelines.nlp.entities import MAX_CHARS, EntityFixer, entities_from_doc, group_entities, load_model
@@ -213,12 +213,15 @@ def _needs_nlp(article: Article) -> bool:
 class _EntitiesFn(beam.DoFn):  # type: ignore[misc]
     """Runs spaCy over a bundle's articles in batches with ``nlp.pipe``."""
 
-    def __init__(self, shared: Shared, batch_size: int) -> None:
+    def __init__(self, shared: Shared, batch_size: int, serve_metrics: tuple[int, str] | None = None) -> None:
         self._shared = shared
         self._batch_size = batch_size
+        self._serve = serve_metrics
         self._buffer: list[tuple[Article, Any, Any]] = []
 
     def setup(self) -> None:
+        if self._serve is not None:  # on a cluster: this worker process's own /metrics
+            serve_first_free(*self._serve)
         self._model: _Model = self._shared.acquire(_Model)
 
     def start_bundle(self) -> None:
@@ -307,13 +310,15 @@ beam.coders.registry.register_coder(ParsedArticle, ParsedArticleCoder)
 class ExtractEntities(beam.PTransform):  # type: ignore[misc]
     """Article -> ParsedArticle with spaCy NER; the model loads once per worker."""
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(self, batch_size: int = 16, serve_metrics: tuple[int, str] | None = None) -> None:
         super().__init__()
         self._shared = Shared()
         self._batch_size = batch_size
+        self._serve = serve_metrics
 
     def expand(self, articles: beam.PCollection) -> Stage:
-        spacy = beam.ParDo(_EntitiesFn(self._shared, self._batch_size)).with_output_types(ParsedArticle)
+        fn = _EntitiesFn(self._shared, self._batch_size, self._serve)
+        spacy = beam.ParDo(fn).with_output_types(ParsedArticle)
         out = articles | "RunSpacy" >> spacy.with_outputs(DEAD, main="ok")
         return out.ok, out[DEAD]
 
@@ -364,17 +369,19 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
         dedup_horizon: int = 20_000,
         dedup_threshold: float = 0.5,
         dedup_memory_mb: float | None = 200.0,
+        serve_metrics: tuple[int, str] | None = None,
     ) -> None:
         super().__init__()
         self._limits = limits
         self._batch_size = batch_size
         self._dedup = (dedup_horizon, dedup_threshold, dedup_memory_mb)
+        self._serve = serve_metrics
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         raw, dead_decode = records | "Decode" >> Decode(self._limits)
         articles, dead_normalize = raw | "Normalize" >> Normalize(self._limits)
         marked, dead_dedup = articles | "Dedup" >> Dedup(*self._dedup)
-        parsed, dead_entities = marked | "ExtractEntities" >> ExtractEntities(self._batch_size)
+        parsed, dead_entities = marked | "ExtractEntities" >> ExtractEntities(self._batch_size, self._serve)
         enriched, dead_facts = parsed | "ExtractFacts" >> ExtractFacts(self._limits)
         return {
             "enriched": enriched,
