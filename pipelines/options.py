@@ -78,7 +78,7 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
         _flag(parser, "metrics-addr", default="127.0.0.1", help="Address /metrics binds to.")
         _flag(parser, "max-articles", type=int, default=None, help="Stop cleanly after reading this many records.")
         _flag(parser, "duration", type=float, default=None, help="Stop cleanly after this many seconds.")
-        _flag(parser, "batch-size", type=int, default=16, help="Articles per spaCy nlp.pipe batch.")
+        _flag(parser, "batch-size", type=int, default=64, help="Articles per spaCy nlp.pipe batch (at most a bundle).")
         _flag(
             parser,
             "dedup-horizon",
