@@ -82,8 +82,13 @@ def test_java_kafka_rows_become_the_python_sources_records(broker: EmbeddedBroke
 def test_java_client_properties_carry_security() -> None:
     plain = java_client_config(KafkaSettings("a:9092,b:9092", timeout_ms=5000))
     assert plain == {"bootstrap.servers": "a:9092,b:9092", "request.timeout.ms": "5000"}
-    client: dict[str, Any] = {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-                              "sasl_plain_username": "news", "sasl_plain_password": 'p"w', "ssl_cafile": "/ca.pem"}  # fmt: skip
+    client: dict[str, Any] = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "news",
+        "sasl_plain_password": 'p"w',
+        "ssl_cafile": "/ca.pem",
+    }
     secure = java_client_config(KafkaSettings("a:9093", client=client))
     assert secure["security.protocol"] == "SASL_SSL" and secure["sasl.mechanism"] == "SCRAM-SHA-512"
     assert secure["sasl.jaas.config"] == (
