@@ -31,8 +31,7 @@ class NewsflowOptions(PipelineOptions):  # type: ignore[misc]
             "and the sample articles are published to it.",
         )
         # The same, under a name that cluster templates can pass with either separator.
-        _flag(parser, "kafka-bootstrap-servers", dest="kafka_bootstrap_servers", default=None, help=argparse.SUPPRESS)
-        parser.add_argument("--kafka_bootstrap_servers", dest="kafka_bootstrap_servers", help=argparse.SUPPRESS)
+        _flag(parser, "kafka-bootstrap-servers", default=None, help=argparse.SUPPRESS)
         _flag(
             parser,
             "kafka-io",

@@ -34,15 +34,17 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from pipelines.io.decode import decode_record
 from pipelines.local.broker import EmbeddedBroker
-from pipelines.local.process import spawn_run
+from pipelines.local.process import rss_mb, spawn_run
 from pipelines.nlp.dedup import DuplicateIndex
 from pipelines.nlp.entities import MAX_CHARS, load_model
 from pipelines.nlp.normalize import normalize
 from pipelines.records import KafkaRecord
+from tools.bench_latency import Arrivals, pct
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "reuters21578.jsonl.gz"
@@ -80,31 +82,9 @@ def wires(path: Path, n: int, tag: str, skip: int = 0) -> list[Wire]:
     return out
 
 
-class Arrivals(threading.Thread):
-    """When each enriched record (by key: the article id) first reaches a consumer; keys
-    only, so the bench takes little CPU from the pipeline it measures."""
-
-    def __init__(self, bootstrap: str) -> None:
-        super().__init__(daemon=True)
-        self.seen: dict[str, float] = {}
-        self._servers = bootstrap
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=20)
-        tps = [TopicPartition("news.enriched", p) for p in consumer.partitions_for_topic("news.enriched") or {0}]
-        consumer.assign(tps)
-        consumer.seek_to_beginning()
-        while not self._halt.is_set():
-            for batch in consumer.poll(timeout_ms=50).values():
-                now = time.time()
-                for rec in batch:
-                    self.seen.setdefault(rec.key.decode(), now)
-        consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
+def article_key(rec: ConsumerRecord) -> str:
+    """An enriched record's key: its article id (nothing decoded)."""
+    return str(rec.key.decode())
 
 
 class PeakMemory(threading.Thread):
@@ -119,12 +99,9 @@ class PeakMemory(threading.Thread):
         while any(p.poll() is None for p in self._procs):
             for p in self._procs:
                 try:
-                    status = Path(f"/proc/{p.pid}/status").read_text()
-                except OSError:
+                    self.peak[p.pid] = max(self.peak[p.pid], rss_mb(p.pid, peak=True))
+                except (OSError, RuntimeError):  # ended meanwhile
                     continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak[p.pid] = max(self.peak[p.pid], int(line.split()[1]) / 1024)
             time.sleep(0.2)
 
 
@@ -188,7 +165,7 @@ def backlog(bootstrap: str, tmp: str, rounds: list[list[Wire]], warm: list[Wire]
     to the last enriched record's arrival. With ``bare``, spaCy runs over the same texts in
     this process just before each round, the pipeline idle: this machine's speed drifts by
     up to ~30 % over minutes, and adjacent runs compare like with like."""
-    arrivals = Arrivals(bootstrap)
+    arrivals = Arrivals(bootstrap, article_key)
     arrivals.start()
     procs = start(bootstrap, tmp, "backlog", count, warm, extra, arrivals)
     memory = PeakMemory(procs)
@@ -226,14 +203,10 @@ def backlog(bootstrap: str, tmp: str, rounds: list[list[Wire]], warm: list[Wire]
     return rate, max(memory.peak.values()), ratios
 
 
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count: int, rate: float,
             extra: list[str]) -> dict[int, float]:  # fmt: skip
     """p50/p95/p99 seconds from send to the enriched record's arrival, at ``rate``/s."""
-    arrivals = Arrivals(bootstrap)
+    arrivals = Arrivals(bootstrap, article_key)
     arrivals.start()
     procs = start(bootstrap, tmp, "latency", count, warm, extra, arrivals)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)

@@ -21,11 +21,13 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from pipelines.io.avro import ENRICHED, schema
 from pipelines.local.broker import EmbeddedBroker
@@ -45,28 +47,36 @@ def articles(copies: int, tag: str) -> list[dict[str, Any]]:
     ]
 
 
-class Arrivals(threading.Thread):
-    """Notes the wall-clock time each enriched record (by source_id) first reaches a
-    consumer, and how many times each arrives."""
+def source_id(rec: ConsumerRecord) -> str:
+    """An enriched record's source_id (decodes the Avro value)."""
+    return str(schema(ENRICHED).decode(rec.value)["source_id"])
 
-    def __init__(self, bootstrap: str) -> None:
+
+class Arrivals(threading.Thread):
+    """Notes the wall-clock time each enriched record (by ``ident``: source_id, or e.g. the
+    key alone, which costs the bench less CPU) first reaches a consumer, and how many times
+    each arrives, from every partition of news.enriched."""
+
+    def __init__(self, bootstrap: str, ident: Callable[[ConsumerRecord], str] = source_id) -> None:
         super().__init__(daemon=True)
         self.seen: dict[str, float] = {}
         self.count: Counter[str] = Counter()
         self._servers = bootstrap
+        self._identify = ident  # not _ident: Thread keeps its thread id there
         self._halt = threading.Event()
 
     def run(self) -> None:
         consumer = KafkaConsumer(bootstrap_servers=self._servers, fetch_max_wait_ms=20)
-        tp = TopicPartition("news.enriched", 0)
-        consumer.assign([tp])
-        consumer.seek(tp, 0)
-        codec = schema(ENRICHED)
+        partitions = consumer.partitions_for_topic("news.enriched") or {0}
+        consumer.assign([TopicPartition("news.enriched", p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
         while not self._halt.is_set():
-            for rec in consumer.poll(timeout_ms=50).get(tp, []):
-                source_id = codec.decode(rec.value)["source_id"]
-                self.count[source_id] += 1
-                self.seen.setdefault(source_id, time.time())
+            for batch in consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for rec in batch:
+                    ident = self._identify(rec)
+                    self.count[ident] += 1
+                    self.seen.setdefault(ident, now)
         consumer.close()
 
     def stop(self) -> None:

@@ -60,12 +60,14 @@ class LocalProcess:
         self.stop()
 
 
-def rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process (default: this one) in MB, from /proc."""
+def rss_mb(pid: int | str = "self", peak: bool = False) -> float:
+    """Resident memory of a process (default: this one) in MB, from /proc: now (VmRSS) or
+    the most it has had (VmHWM)."""
+    field = "VmHWM:" if peak else "VmRSS:"
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def spawn_run(bootstrap: str, output_dir: str | Path, *extra: str, **popen: Any) -> subprocess.Popen[Any]:

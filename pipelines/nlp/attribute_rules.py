@@ -3,11 +3,11 @@ lemma exceptions).
 
 spaCy's AttributeRuler runs a Matcher that tries every one of its 179 patterns (in
 en_core_web_sm) at every token: 13-18 % of the model's time on newswires. Its patterns
-are all exact comparisons of a token's TAG, LOWER, DEP or IS_SPACE, so an index from the
+compare a token's TAG, LOWER, DEP or IS_SPACE (equal, IN, NOT_IN, REGEX), so an index from the
 first token's tag and lowercase form to the rules that can start there finds the same
 matches. They are applied exactly as spaCy does: sorted by rule (later rules win), with
 the ruler's own normalized attributes and spaCy's ``set_token_attrs``. ``FastAttributeRuler``
-refuses patterns it cannot match exactly (operators, sets, other attributes), and
+refuses patterns it cannot match exactly (operators, other attributes or predicates), and
 tests/test_attribute_rules.py compares every token attribute with spaCy's ruler on real
 wires.
 """
