@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 from pipelines import __version__
 from pipelines.io.archive import CHUNK_RECORDS, Chunk, SourceError, done_chunks, plan
 from pipelines.io.kafka import KafkaSettings
-from pipelines.metrics import FACT_KINDS, sample, serve, worker_registry
+from pipelines.metrics import FACT_KINDS, samples, serve, worker_registry
 from pipelines.nlp.normalize import parse_published_at
 from pipelines.options import NewsflowOptions
 
@@ -191,20 +191,18 @@ class Workers:
 
 
 def counts(registry: CollectorRegistry) -> dict[str, float]:
-    c = {
-        "read": sample("newsflow_stage_records_in_total", {"stage": "read"}, registry),
-        "skipped": sample("newsflow_backfill_skipped_total", registry=registry),
-        "enriched": sample("newsflow_stage_records_out_total", {"stage": "facts"}, registry),
-        "written": sample("newsflow_sink_records_total", {"sink": "files_enriched"}, registry),
-        "kafka": sample("newsflow_sink_records_total", {"sink": "kafka_enriched"}, registry),
-        "duplicates": sample("newsflow_duplicates_total", registry=registry),
-        "dead": sample("newsflow_dead_letters_total", registry=registry),
-        "chunks": sample("newsflow_backfill_chunks_done_total", registry=registry),
-        "events": sample("newsflow_events_total", registry=registry),
-    }
-    for kind in FACT_KINDS:
-        c[f"facts_{kind}"] = sample("newsflow_facts_total", {"kind": kind}, registry)
-    return c
+    return samples({
+        "read": ("newsflow_stage_records_in_total", {"stage": "read"}),
+        "skipped": ("newsflow_backfill_skipped_total", None),
+        "enriched": ("newsflow_stage_records_out_total", {"stage": "facts"}),
+        "written": ("newsflow_sink_records_total", {"sink": "files_enriched"}),
+        "kafka": ("newsflow_sink_records_total", {"sink": "kafka_enriched"}),
+        "duplicates": ("newsflow_duplicates_total", None),
+        "dead": ("newsflow_dead_letters_total", None),
+        "chunks": ("newsflow_backfill_chunks_done_total", None),
+        "events": ("newsflow_events_total", None),
+        **{f"facts_{kind}": ("newsflow_facts_total", {"kind": kind}) for kind in FACT_KINDS},
+    }, registry)  # fmt: skip
 
 
 class BackfillProgress:

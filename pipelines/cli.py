@@ -24,7 +24,7 @@ from pipelines.io.produce import paced, publish, read_lines
 from pipelines.io.security import kafka_client_config, protect_kafka_logs
 from pipelines.local.broker import EmbeddedBroker, port_is_free
 from pipelines.local.prometheus import LocalPrometheus
-from pipelines.metrics import sample, serve
+from pipelines.metrics import samples, serve
 from pipelines.options import NewsflowOptions
 from pipelines.run_control import CONTROL
 
@@ -40,15 +40,15 @@ def _options_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _counts() -> dict[str, float]:
-    return {
-        "read": sample("newsflow_kafka_records_read_total"),
-        "enriched": sample("newsflow_stage_records_out_total", {"stage": "facts"}),
-        "facts": sample("newsflow_facts_total"),
-        "events": sample("newsflow_events_total"),
-        "duplicates": sample("newsflow_duplicates_total"),
-        "dead": sample("newsflow_dead_letters_total"),
-        "lag": sample("newsflow_consumer_lag_records"),
-    }
+    return samples({
+        "read": ("newsflow_kafka_records_read_total", None),
+        "enriched": ("newsflow_stage_records_out_total", {"stage": "facts"}),
+        "facts": ("newsflow_facts_total", None),
+        "events": ("newsflow_events_total", None),
+        "duplicates": ("newsflow_duplicates_total", None),
+        "dead": ("newsflow_dead_letters_total", None),
+        "lag": ("newsflow_consumer_lag_records", None),
+    })  # fmt: skip
 
 
 class Progress(threading.Thread):
