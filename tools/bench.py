@@ -5,16 +5,18 @@
 On an embedded Tansu broker, with --articles distinct Reuters-21578 wires (near duplicates
 left out with the pipeline's own index, so the pipeline runs spaCy on every one):
 
-1. one streaming ``newsflow run`` on a 2-partition topic, warmed up (one article per
-   partition has come out); then rounds of --round-size wires: bare spaCy (``nlp.pipe`` in
-   this process, the same model as shipped, over the texts the pipeline gives spaCy, loading
-   not timed) while the pipeline idles, then the same wires published at once, timed from
-   the first send to the last enriched record a consumer sees. The ratio is the median of
-   the rounds': this machine's speed drifts by up to ~30 % over minutes;
-2. the same with two processes (``--process-count 2``), each owning one partition;
-3. latency: the same warmed-up set-ups fed one article at a time at half the rate of (1),
-   then of (2), spread over both partitions; a consumer notes when each article's enriched
-   record arrives (latency = arrival - send, p50/p95/p99).
+1. throughput: two warmed-up streaming set-ups, each on its own 2-partition topic: one
+   ``newsflow run``, and two with ``--process-count 2`` (one partition each). Then rounds
+   of --round-size wires, the same texts for each: bare spaCy (``nlp.pipe`` in this
+   process, the same model as shipped, over the texts the pipeline gives spaCy, loading
+   not timed) while the pipelines idle; the wires published at once to the one-process
+   set-up; then to the two-process one. Each is timed from the first send to the last
+   enriched record a consumer sees. The ratios (to bare spaCy, two to one process) are
+   the medians of the rounds': this machine's speed drifts by up to ~30 % over minutes,
+   and adjacent runs on the same texts compare like with like;
+2. latency: fresh warmed-up set-ups, one process then two, fed one article at a time at
+   half the rate each reached in (1), spread over both partitions; a consumer notes when
+   each article's enriched record arrives (latency = arrival - send, p50/p95/p99).
 
 Model loading is left out on both sides. Peak memory is each pipeline process's VmHWM.
 One benchmark at a time on a 2-core machine: the bench's own consumer reads keys only.
@@ -124,23 +126,24 @@ def bare_spacy(texts: list[str]) -> float:
     return seconds
 
 
-def pipeline_args(bootstrap: str, out: str, count: int, index: int, extra: list[str]) -> list[str]:
-    args = ["--dedup-horizon", "1", *extra]  # the texts are distinct already; copies would skip spaCy
+def pipeline_args(topic: str, count: int, index: int, extra: list[str]) -> list[str]:
+    args = ["--topics", topic, "--group-id", f"bench-{topic}",
+            "--dedup-horizon", "1", *extra]  # fmt: skip  # the texts are distinct already; copies would skip spaCy
     return [*args, "--process-count", str(count), "--process-index", str(index)] if count > 1 else args
 
 
-def start(bootstrap: str, tmp: str, tag: str, count: int, warm: list[Wire], extra: list[str],
+def start(bootstrap: str, tmp: str, topic: str, count: int, warm: list[Wire], extra: list[str],
           arrivals: Arrivals) -> list[subprocess.Popen[bytes]]:  # fmt: skip
-    """``count`` streaming processes, each past its model load: one warm-up article per
-    partition has come out before this returns."""
+    """``count`` streaming processes reading ``topic``, each past its model load: one
+    warm-up article per partition has come out before this returns."""
     procs = [
-        spawn_run(bootstrap, f"{tmp}/{tag}{count}-{i}", *pipeline_args(bootstrap, tmp, count, i, extra),
+        spawn_run(bootstrap, f"{tmp}/{topic}-{i}", *pipeline_args(topic, count, i, extra),
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for i in range(count)
     ]  # fmt: skip
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     for p, w in enumerate(warm[:2]):
-        producer.send(TOPIC, w.payload, partition=p)
+        producer.send(topic, w.payload, partition=p)
     producer.close()
     deadline = time.time() + 180
     while not all(w.article_id in arrivals.seen for w in warm[:2]):
@@ -158,49 +161,76 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(timeout=60)
 
 
-def backlog(bootstrap: str, tmp: str, rounds: list[list[Wire]], warm: list[Wire], count: int,
-            extra: list[str], bare: bool) -> tuple[float, float, list[float]]:  # fmt: skip
-    """(articles/s, peak MB of a process, ratios to bare spaCy) for ``count`` warmed-up
-    processes. Each round's wires are published at once; its time runs from the first send
-    to the last enriched record's arrival. With ``bare``, spaCy runs over the same texts in
-    this process just before each round, the pipeline idle: this machine's speed drifts by
-    up to ~30 % over minutes, and adjacent runs compare like with like."""
+def processes(count: int) -> str:
+    return f"{count} process{'es' if count > 1 else ''}"
+
+
+def publish_round(bootstrap: str, topic: str, batch: list[Wire], arrivals: Arrivals) -> float:
+    """Seconds from publishing ``batch`` at once to ``topic`` (both partitions) until the
+    last of its enriched records arrived."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    t0 = time.time()
+    for i, w in enumerate(batch):
+        producer.send(topic, w.payload, partition=i % 2)
+    producer.close()
+    deadline = time.time() + 30 + 2 * len(batch)
+    while not all(w.article_id in arrivals.seen for w in batch) and time.time() < deadline:
+        time.sleep(0.05)
+    missing = [w for w in batch if w.article_id not in arrivals.seen]
+    if missing:
+        raise SystemExit(f"{len(missing)} of {len(batch)} articles never reached news.enriched")
+    return max(arrivals.seen[w.article_id] for w in batch) - t0
+
+
+@dataclass
+class Throughput:
+    rate: dict[int, float]  # articles/s over all rounds, by process count
+    peak_mb: dict[int, list[float]]  # each process's VmHWM
+    bare_ratio: list[float]  # per round: bare spaCy seconds / one process's seconds
+    scale: list[float]  # per round: one process's seconds / two processes' seconds
+
+
+def throughput(bootstrap: str, tmp: str, rounds: dict[int, list[list[Wire]]], warm: dict[int, list[Wire]],
+               extra: list[str], bare: bool) -> Throughput:  # fmt: skip
+    """Warmed-up set-ups of 1 and/or 2 processes (the keys of ``rounds``), each on its own
+    2-partition topic, all started first; then, round by round and on the same texts:
+    bare spaCy in this process (with ``bare``), one process, two processes, each while the
+    others idle. Each round's wires are published at once and timed from the first send to
+    the last enriched record's arrival. This machine's speed drifts by up to ~30 % over
+    minutes: adjacent runs on the same texts compare like with like."""
     arrivals = Arrivals(bootstrap, article_key)
     arrivals.start()
-    procs = start(bootstrap, tmp, "backlog", count, warm, extra, arrivals)
-    memory = PeakMemory(procs)
+    setups = {count: start(bootstrap, tmp, f"{TOPIC}.{count}", count, warm[count], extra, arrivals) for count in rounds}
+    memory = PeakMemory([p for procs in setups.values() for p in procs])
     memory.start()
-    total_s, ratios = 0.0, []
+    seconds: dict[int, list[float]] = {count: [] for count in rounds}
+    got = Throughput({}, {}, [], [])
     try:
-        for batch in rounds:
-            bare_s = bare_spacy([w.text for w in batch]) if bare else None
-            producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-            t0 = time.time()
-            for i, w in enumerate(batch):
-                producer.send(TOPIC, w.payload, partition=i % 2)
-            producer.close()
-            deadline = time.time() + 30 + 2 * len(batch)
-            while not all(w.article_id in arrivals.seen for w in batch) and time.time() < deadline:
-                time.sleep(0.05)
-            missing = [w for w in batch if w.article_id not in arrivals.seen]
-            if missing:
-                raise SystemExit(f"{len(missing)} of {len(batch)} articles never reached news.enriched")
-            seconds = max(arrivals.seen[w.article_id] for w in batch) - t0
-            total_s += seconds
-            ratio = f", ratio to bare spaCy {bare_s / seconds:.3f}" if bare_s else ""
-            print(f"  newsflow, {count} process{'es' if count > 1 else ''}: {len(batch)} articles published at "
-                  f"once, {len(batch) / seconds:.2f} articles/s from the first send to the last output{ratio}",
-                  flush=True)  # fmt: skip
-            if bare_s:
-                ratios.append(bare_s / seconds)
+        for r in range(len(next(iter(rounds.values())))):
+            bare_s = bare_spacy([w.text for w in rounds[min(rounds)][r]]) if bare else None
+            for count in rounds:
+                batch = rounds[count][r]
+                seconds[count].append(publish_round(bootstrap, f"{TOPIC}.{count}", batch, arrivals))
+                ratio = f", ratio to bare spaCy {bare_s / seconds[1][-1]:.3f}" if bare_s and count == 1 else ""
+                scale = f", {seconds[1][-1] / seconds[2][-1]:.2f}x one process" if count == 2 and 1 in rounds else ""
+                print(f"  newsflow, {processes(count)}: {len(batch)} articles published at once, "
+                      f"{len(batch) / seconds[count][-1]:.2f} articles/s from the first send to the last output"
+                      f"{ratio}{scale}", flush=True)  # fmt: skip
+            if bare_s and 1 in rounds:
+                got.bare_ratio.append(bare_s / seconds[1][-1])
+            if len(rounds) == 2:
+                got.scale.append(seconds[1][-1] / seconds[2][-1])
     finally:
-        stop(procs)
+        for procs in setups.values():
+            stop(procs)
         memory.join()
         arrivals.stop()
-    rate = sum(map(len, rounds)) / total_s
-    print(f"newsflow, {count} process{'es' if count > 1 else ''}: {rate:.2f} articles/s; peak RSS "
-          f"{' + '.join(f'{m:.0f}' for m in memory.peak.values())} MB", flush=True)  # fmt: skip
-    return rate, max(memory.peak.values()), ratios
+    for count, procs in setups.items():
+        got.rate[count] = sum(map(len, rounds[count])) / sum(seconds[count])
+        got.peak_mb[count] = [memory.peak[p.pid] for p in procs]
+        print(f"newsflow, {processes(count)}: {got.rate[count]:.2f} articles/s; peak RSS "
+              f"{' + '.join(f'{m:.0f}' for m in got.peak_mb[count])} MB", flush=True)  # fmt: skip
+    return got
 
 
 def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count: int, rate: float,
@@ -208,7 +238,8 @@ def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count:
     """p50/p95/p99 seconds from send to the enriched record's arrival, at ``rate``/s."""
     arrivals = Arrivals(bootstrap, article_key)
     arrivals.start()
-    procs = start(bootstrap, tmp, "latency", count, warm, extra, arrivals)
+    topic = f"{TOPIC}.latency{count}"
+    procs = start(bootstrap, tmp, topic, count, warm, extra, arrivals)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     sent: dict[str, float] = {}
     try:
@@ -216,7 +247,7 @@ def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count:
         for i, w in enumerate(load):
             time.sleep(max(0.0, t0 + i / rate - time.time()))
             sent[w.article_id] = time.time()
-            producer.send(TOPIC, w.payload, partition=i % 2)  # spread, as producers keyed by URL do
+            producer.send(topic, w.payload, partition=i % 2)  # spread, as producers keyed by URL do
             producer.flush()
         deadline = time.time() + 60
         while time.time() < deadline and not all(k in arrivals.seen for k in sent):
@@ -227,7 +258,7 @@ def latency(bootstrap: str, tmp: str, load: list[Wire], warm: list[Wire], count:
         producer.close()
     lat = [arrivals.seen[k] - t for k, t in sent.items() if k in arrivals.seen]
     got = {q: pct(lat, q) for q in (50, 95, 99)}
-    print(f"latency, {count} process{'es' if count > 1 else ''} at {rate:.2f} articles/s for {len(load) / rate:.0f} s: "
+    print(f"latency, {processes(count)} at {rate:.2f} articles/s for {len(load) / rate:.0f} s: "
           f"{len(lat)}/{len(sent)} arrived; p50 {got[50] * 1000:.0f} ms, p95 {got[95] * 1000:.0f} ms, "
           f"p99 {got[99] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms", flush=True)  # fmt: skip
     return got
@@ -244,16 +275,22 @@ def main() -> None:
     ap.add_argument("newsflow_args", nargs="*", help="Extra `newsflow run` flags, after --")
     a = ap.parse_args()
     skip = set(a.skip.split(",")) - {""}
+    counts = [count for count, name in ((1, "one"), (2, "two")) if name not in skip]
 
-    batch = wires(a.data, a.articles, "bench")
-    texts = [w.text for w in batch]
-    print(f"{len(batch)} distinct Reuters-21578 wires from {a.data}, mean {statistics.mean(map(len, texts)):.0f} "
-          f"characters; extra newsflow flags: {a.newsflow_args or 'none'}", flush=True)  # fmt: skip
-    figures: dict[str, float] = {}
-    ratios: list[float] = []
-    rounds = [batch[i : i + a.round_size] for i in range(0, len(batch), a.round_size)]
+    # The same texts for each set-up, with ids of its own (an id arrives once).
+    batches = {count: wires(a.data, a.articles, f"bench{count}") for count in counts}
+    texts = [w.text for w in next(iter(batches.values()), [])]
+    if texts:
+        print(f"{len(texts)} distinct Reuters-21578 wires from {a.data}, mean "
+              f"{statistics.mean(map(len, texts)):.0f} characters; extra newsflow flags: "
+              f"{a.newsflow_args or 'none'}", flush=True)  # fmt: skip
+    rounds = {count: [b[i : i + a.round_size] for i in range(0, len(b), a.round_size)] for count, b in batches.items()}
+    rate: dict[int, float] = {}
+    p99: dict[int, float] = {}
+    tp: Throughput | None = None
     with EmbeddedBroker() as broker, TemporaryDirectory(prefix="newsflow-bench-") as tmp:
-        broker.create_topics([TOPIC], 2)
+        topics = [f"{TOPIC}.{count}" for count in (1, 2)] + [f"{TOPIC}.latency{count}" for count in (1, 2)]
+        broker.create_topics(topics, 2)
         broker.create_topics(["news.enriched", "news.facts", "news.deadletter"], 1)
         fresh = wires(a.data, 3000, "fresh", skip=2 * a.articles)  # warm-ups and latency loads
 
@@ -262,39 +299,29 @@ def main() -> None:
             got, fresh = fresh[:n], fresh[n:]
             return got
 
-        if "one" not in skip:
-            bare = "spacy" not in skip
-            figures["one"], figures["one_mb"], ratios = backlog(
-                broker.bootstrap, tmp, rounds, take(2), 1, a.newsflow_args, bare
-            )
-        if "two" not in skip:
-            second = wires(a.data, a.articles, "bench2", skip=a.articles)
-            figures["two"], figures["two_mb"], _ = backlog(
-                broker.bootstrap, tmp, [second], take(2), 2, a.newsflow_args, False
-            )
+        if counts:
+            warm = {count: take(2) for count in counts}
+            tp = throughput(broker.bootstrap, tmp, rounds, warm, a.newsflow_args, "spacy" not in skip)
         if "latency" not in skip:
-            for count, key in ((1, "one"), (2, "two")):
-                rate = a.rate or figures.get(key, 8.0 * count) / 2
-                warm = take(2)
-                got = latency(broker.bootstrap, tmp, take(int(rate * a.seconds)), warm, count, rate, a.newsflow_args)
-                figures[f"p99_{key}"] = got[99]
-                figures[f"rate_{key}"] = rate
+            for count in (1, 2):
+                rate[count] = a.rate or (tp.rate[count] if tp and count in tp.rate else 8.0 * count) / 2
+                load = take(int(rate[count] * a.seconds))
+                p99[count] = latency(broker.bootstrap, tmp, load, take(2), count, rate[count], a.newsflow_args)[99]
 
     print("\nsummary (targets in brackets)")
-    if "one" in figures:
-        ratio = f", ratio to bare spaCy {statistics.median(ratios):.3f} (>= 0.90; median of rounds " + \
-            ", ".join(f"{r:.3f}" for r in ratios) + ")" if ratios else ""  # fmt: skip
-        print(f"  newsflow, 1 process                 {figures['one']:6.2f} articles/s{ratio}")
-    if "two" in figures:
-        print(f"  newsflow, 2 processes               {figures['two']:6.2f} articles/s (>= 12)", end="")
-        print(f", {figures['two'] / figures['one']:.2f}x one process (>= 1.7)" if "one" in figures else "")
-    for key, label in (("one", "1 process"), ("two", "2 processes")):
-        if f"p99_{key}" in figures:
-            print(f"  p99 latency, {label:<11} {figures[f'p99_{key}'] * 1000:7.0f} ms at "
-                  f"{figures[f'rate_{key}']:.2f} articles/s (<= 1000 ms at half the max rate)")  # fmt: skip
-    for key in ("one", "two"):
-        if f"{key}_mb" in figures:
-            print(f"  peak RSS per process, {key}          {figures[f'{key}_mb']:6.0f} MB")
+    if tp and 1 in tp.rate:
+        ratio = f", ratio to bare spaCy {statistics.median(tp.bare_ratio):.3f} (>= 0.90; median of rounds " + \
+            ", ".join(f"{r:.3f}" for r in tp.bare_ratio) + ")" if tp.bare_ratio else ""  # fmt: skip
+        print(f"  newsflow, 1 process                 {tp.rate[1]:6.2f} articles/s{ratio}")
+    if tp and 2 in tp.rate:
+        print(f"  newsflow, 2 processes               {tp.rate[2]:6.2f} articles/s (>= 12)", end="")
+        print(f", {statistics.median(tp.scale):.2f}x one process (>= 1.7; median of rounds "
+              + ", ".join(f"{r:.2f}" for r in tp.scale) + ")" if tp.scale else "")  # fmt: skip
+    for count in p99:
+        print(f"  p99 latency, {processes(count):<11} {p99[count] * 1000:7.0f} ms at "
+              f"{rate[count]:.2f} articles/s (<= 1000 ms at half the max rate)")  # fmt: skip
+    for count, peaks in (tp.peak_mb if tp else {}).items():
+        print(f"  peak RSS per process, {processes(count):<11} {max(peaks):6.0f} MB")
 
 
 if __name__ == "__main__":
