@@ -107,3 +107,27 @@ def test_duplicates_and_other_languages_pass_through_marked_without_nlp(
         )
     written = sorted(r["source_id"] for f in (tmp_path / "enriched").rglob("*.avro") for r in read_container(f))
     assert written == ["fr-1", "seed/trump-putin-call"], "--skip-duplicates: counted, not written"
+
+
+def test_a_bundle_end_waits_briefly_for_beams_state_sampler() -> None:
+    """Each bundle ends by joining Beam's state-sampler thread, which sleeps up to 200 ms at
+    a time once a bundle has run ~1 s; local runs shorten that sleep."""
+    import time
+
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
+    from pipelines.graph import _SAMPLING_PERIOD_MS, shorten_state_sampler_wait
+
+    defaults = statesampler.StateSampler.__init__.__defaults__
+    try:
+        shorten_state_sampler_wait()
+        sampler = statesampler.StateSampler("stage", CounterFactory())  # as BundleProcessor makes it
+        assert sampler.sampling_period_ms == _SAMPLING_PERIOD_MS
+        sampler.start()
+        time.sleep(1.5)  # long enough for the default period to have ramped up to 200 ms
+        begin = time.perf_counter()
+        sampler.stop()
+        assert time.perf_counter() - begin < 0.05
+    finally:
+        statesampler.StateSampler.__init__.__defaults__ = defaults
