@@ -15,8 +15,9 @@ left out with the pipeline's own index, so the pipeline runs spaCy on every one)
    the medians of the rounds': this machine's speed drifts by up to ~30 % over minutes,
    and adjacent runs on the same texts compare like with like;
 2. latency: fresh warmed-up set-ups, one process then two, fed one article at a time at
-   half the rate each reached in (1), spread over both partitions; a consumer notes when
-   each article's enriched record arrives (latency = arrival - send, p50/p95/p99).
+   half the rate each reached in (1), on the same wires (the same mix of lengths) under
+   new ids, spread over both partitions; a consumer notes when each article's enriched
+   record arrives (latency = arrival - send, p50/p95/p99).
 
 Model loading is left out on both sides. Peak memory is each pipeline process's VmHWM.
 One benchmark at a time on a 2-core machine: the bench's own consumer reads keys only.
@@ -292,21 +293,17 @@ def main() -> None:
         topics = [f"{TOPIC}.{count}" for count in (1, 2)] + [f"{TOPIC}.latency{count}" for count in (1, 2)]
         broker.create_topics(topics, 2)
         broker.create_topics(["news.enriched", "news.facts", "news.deadletter"], 1)
-        fresh = wires(a.data, 3000, "fresh", skip=2 * a.articles)  # warm-ups and latency loads
-
-        def take(n: int) -> list[Wire]:
-            nonlocal fresh
-            got, fresh = fresh[:n], fresh[n:]
-            return got
-
+        warm = wires(a.data, 8, "warm", skip=a.articles)  # 2 per set-up, never timed
         if counts:
-            warm = {count: take(2) for count in counts}
-            tp = throughput(broker.bootstrap, tmp, rounds, warm, a.newsflow_args, "spacy" not in skip)
+            tp = throughput(broker.bootstrap, tmp, rounds, {1: warm[0:2], 2: warm[2:4]}, a.newsflow_args,
+                            "spacy" not in skip)  # fmt: skip
         if "latency" not in skip:
             for count in (1, 2):
                 rate[count] = a.rate or (tp.rate[count] if tp and count in tp.rate else 8.0 * count) / 2
-                load = take(int(rate[count] * a.seconds))
-                p99[count] = latency(broker.bootstrap, tmp, load, take(2), count, rate[count], a.newsflow_args)[99]
+                # The wires whose maximum rate was measured (new ids): half the rate, the same mix of lengths.
+                load = wires(a.data, int(rate[count] * a.seconds), f"latency{count}")
+                warm_up = warm[2 + 2 * count : 4 + 2 * count]
+                p99[count] = latency(broker.bootstrap, tmp, load, warm_up, count, rate[count], a.newsflow_args)[99]
 
     print("\nsummary (targets in brackets)")
     if tp and 1 in tp.rate:
