@@ -45,7 +45,7 @@ format: $(STAMP) ## Rewrite files with ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix pipelines tests tools
 	$(VENV)/bin/ruff format pipelines tests tools
 
-bench: $(STAMP) ## Through Kafka vs bare spaCy nlp.pipe: 1 and 2 processes, p50/p95/p99 latency, peak memory (~12 min)
+bench: $(STAMP) ## Through Kafka vs bare spaCy nlp.pipe: 1 and 2 processes, p50/p95/p99 latency, peak memory (~7 min)
 	$(PY) -m tools.bench --data $(SHARED)/data/reuters21578.jsonl.gz $(ARGS)
 
 bench-latency: $(STAMP) ## Throughput on the sample and end-to-end latency at a light steady load
