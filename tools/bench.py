@@ -12,9 +12,9 @@ left out with the pipeline's own index, so the pipeline runs spaCy on every one)
    not timed) while the pipelines idle; the wires published at once to the one-process
    set-up; then to the two-process one. Each is timed from the first send to the last
    enriched record's Kafka timestamp (when the pipeline sent it; the bench's consumer then
-   fetches lazily, leaving the CPU to the pipelines). The ratios (to bare spaCy, two to one process) are
-   the medians of the rounds': this machine's speed drifts by up to ~30 % over minutes,
-   and adjacent runs on the same texts compare like with like;
+   fetches lazily, leaving the CPU to the pipelines). The ratios (to bare spaCy, two to
+   one process) are the medians of the rounds': this machine's speed drifts by up to ~30 %
+   over minutes, and adjacent runs on the same texts compare like with like;
 2. latency: fresh warmed-up set-ups, one process then two, fed one article at a time at
    half the rate each reached in (1), on the same wires (the same mix of lengths) under
    new ids, spread over both partitions; a consumer notes when each article's enriched
@@ -33,7 +33,10 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
+from itertools import islice
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -62,27 +65,44 @@ class Wire:
     text: str  # what the pipeline gives spaCy
 
 
-def wires(path: Path, n: int, tag: str, skip: int = 0) -> list[Wire]:
-    """``n`` distinct English wires with text, each with its own id and URL."""
+def _payload(r: dict[str, Any], tag: str, line: int) -> bytes:
+    return json.dumps({"source_id": f"{tag}-{line}", "url": f"https://bench.example/{tag}/{line}",
+                       "title": r.get("title", ""), "text": r["text"],
+                       "published_at": r.get("date")}).encode()  # fmt: skip
+
+
+def _article(payload: bytes, line: int) -> Any:
+    return normalize(decode_record(KafkaRecord(TOPIC, 0, line, int(time.time() * 1000), None, payload)))
+
+
+def _scan(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, wire) for each English wire with text that is no near duplicate of an earlier
+    one (the pipeline's own index): which wires these are does not depend on their ids."""
     index = DuplicateIndex(horizon=100_000)
-    out: list[Wire] = []
     with gzip.open(path, "rt") as f:
         for i, line in enumerate(f):
             r = json.loads(line)
             if not (r.get("text") or "").strip():
                 continue
-            payload = json.dumps({"source_id": f"{tag}-{i}", "url": f"https://bench.example/{tag}/{i}",
-                                  "title": r.get("title", ""), "text": r["text"],
-                                  "published_at": r.get("date")}).encode()  # fmt: skip
-            article = normalize(decode_record(KafkaRecord(TOPIC, 0, i, int(time.time() * 1000), None, payload)))
-            if not article.english or index.check_and_add(article) is not None:
-                continue
-            if skip:
-                skip -= 1
-                continue
-            out.append(Wire(payload, article.article_id, article.text[:MAX_CHARS]))
-            if len(out) == n:
-                break
+            article = _article(_payload(r, "scan", i), i)
+            if article.english and index.check_and_add(article) is None:
+                yield i, r
+
+
+_DISTINCT: dict[Path, tuple[Iterator[tuple[int, dict[str, Any]]], list[tuple[int, dict[str, Any]]]]] = {}
+
+
+def wires(path: Path, n: int, tag: str, skip: int = 0) -> list[Wire]:
+    """``n`` distinct English wires with text after the first ``skip``, each with an id and
+    URL of ``tag``'s own. The archive is read and checked for duplicates once (~8 s for
+    1,500 wires); each set of ids after that only normalizes its wires again."""
+    scan, found = _DISTINCT.setdefault(path, (_scan(path), []))
+    found.extend(islice(scan, max(0, skip + n - len(found))))
+    out = []
+    for i, r in found[skip : skip + n]:
+        payload = _payload(r, tag, i)
+        article = _article(payload, i)
+        out.append(Wire(payload, article.article_id, article.text[:MAX_CHARS]))
     return out
 
 
@@ -109,16 +129,19 @@ class PeakMemory(threading.Thread):
             time.sleep(0.2)
 
 
-_BARE: list[Any] = []  # the as-shipped model, loaded once (its loading is not timed)
+@cache
+def _bare_model() -> tuple[Any, str]:
+    """The model as shipped, loaded once (loading is not timed)."""
+    nlp, model, _ = load_model(as_shipped=True)
+    return nlp, model
 
 
 def bare_spacy(texts: list[str]) -> float:
     """Seconds for ``nlp.pipe`` over ``texts`` in this process (spaCy's default batch size)."""
-    if not _BARE:
-        nlp, model, _ = load_model(as_shipped=True)
+    first = _bare_model.cache_info().currsize == 0
+    nlp, model = _bare_model()
+    if first:
         list(nlp.pipe(texts[:20]))  # warm up
-        _BARE.extend([nlp, model])
-    nlp, model = _BARE
     start = time.perf_counter()
     for _doc in nlp.pipe(texts):
         pass
@@ -199,8 +222,9 @@ def throughput(bootstrap: str, tmp: str, rounds: dict[int, list[list[Wire]]], wa
     bare spaCy in this process (with ``bare``), one process, two processes, each while the
     others idle. Each round's wires are published at once and timed from the first send to
     the Kafka timestamp of the last enriched record (when the pipeline sent it): the bench's
-    consumer can then fetch lazily and leave the CPU to the pipelines. This machine's speed drifts by up to ~30 % over
-    minutes: adjacent runs on the same texts compare like with like."""
+    consumer can then fetch lazily and leave the CPU to the pipelines. This machine's speed
+    drifts by up to ~30 % over minutes: adjacent runs on the same texts compare like with
+    like."""
     arrivals = Arrivals(bootstrap, article_key, fetch_wait_ms=300)  # timed by the records' own timestamps
     arrivals.start()
     setups = {count: start(bootstrap, tmp, f"{TOPIC}.{count}", count, warm[count], extra, arrivals) for count in rounds}
@@ -210,19 +234,20 @@ def throughput(bootstrap: str, tmp: str, rounds: dict[int, list[list[Wire]]], wa
     got = Throughput({}, {}, [], [])
     try:
         for r in range(len(next(iter(rounds.values())))):
-            bare_s = bare_spacy([w.text for w in rounds[min(rounds)][r]]) if bare else None
+            bare_s = bare_spacy([w.text for w in rounds[1][r]]) if bare and 1 in rounds else None
             for count in rounds:
                 batch = rounds[count][r]
                 seconds[count].append(publish_round(bootstrap, f"{TOPIC}.{count}", batch, arrivals))
-                ratio = f", ratio to bare spaCy {bare_s / seconds[1][-1]:.3f}" if bare_s and count == 1 else ""
-                scale = f", {seconds[1][-1] / seconds[2][-1]:.2f}x one process" if count == 2 and 1 in rounds else ""
+                note = ""
+                if count == 1 and bare_s:
+                    got.bare_ratio.append(bare_s / seconds[1][-1])
+                    note = f", ratio to bare spaCy {got.bare_ratio[-1]:.3f}"
+                if count == 2 and 1 in rounds:
+                    got.scale.append(seconds[1][-1] / seconds[2][-1])
+                    note = f", {got.scale[-1]:.2f}x one process"
                 print(f"  newsflow, {processes(count)}: {len(batch)} articles published at once, "
                       f"{len(batch) / seconds[count][-1]:.2f} articles/s from the first send to the last output"
-                      f"{ratio}{scale}", flush=True)  # fmt: skip
-            if bare_s and 1 in rounds:
-                got.bare_ratio.append(bare_s / seconds[1][-1])
-            if len(rounds) == 2:
-                got.scale.append(seconds[1][-1] / seconds[2][-1])
+                      f"{note}", flush=True)  # fmt: skip
     finally:
         for procs in setups.values():
             stop(procs)
