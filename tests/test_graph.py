@@ -131,3 +131,29 @@ def test_a_bundle_end_waits_briefly_for_beams_state_sampler() -> None:
         assert time.perf_counter() - begin < 0.05
     finally:
         statesampler.StateSampler.__init__.__defaults__ = defaults
+
+
+def counted(x: int) -> int:
+    from apache_beam.metrics import Metrics
+
+    Metrics.counter("test", "seen").inc()
+    return x * 2
+
+
+def test_local_bundles_report_no_beam_monitoring_infos() -> None:
+    """Local runs leave Beam's per-bundle monitoring infos out (nothing local reads them);
+    the elements still all come through."""
+    from apache_beam.runners.worker import bundle_processor
+
+    from pipelines.graph import skip_bundle_monitoring_infos
+
+    reported = bundle_processor.BundleProcessor.monitoring_infos
+    try:
+        skip_bundle_monitoring_infos()
+        p = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[]))
+        assert_that(p | beam.Create([1, 2, 3]) | beam.Map(counted), equal_to([2, 4, 6]))
+        result = p.run()
+        result.wait_until_finish()
+        assert result.metrics().query()["counters"] == []
+    finally:
+        bundle_processor.BundleProcessor.monitoring_infos = reported  # type: ignore[method-assign]

@@ -178,3 +178,49 @@ def test_a_resent_article_is_marked_duplicate_and_its_facts_are_not_repeated(
     assert {f["source_id"] for f in facts} == {seed["source_id"]}
     kyiv = next(g for g in first["entity_groups"] if g["name"] == "Kyiv")
     assert (kyiv["country"], kyiv["feature"]) == ("UA", "city") and kyiv["latitude"] is not None
+
+
+def test_an_idle_partition_does_not_hold_a_bundle_that_has_records(broker: EmbeddedBroker) -> None:
+    """A bundle's records are written only when it ends, so once it holds some, the other
+    partitions are not waited for; a bundle without records waits briefly on an idle
+    partition while another is busy, and the full poll timeout when all are idle."""
+    import time
+
+    from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import ThreadsafeRestrictionTracker
+    from kafka import KafkaProducer, TopicPartition
+
+    from pipelines.io.kafka import _SHORT_POLL_MS, UNBOUNDED_END, KafkaSettings, ReadPartitionFn, SourceSettings
+
+    broker.create_topics(["wire.two"], partitions=2)
+    busy, idle = TopicPartition("wire.two", 0), TopicPartition("wire.two", 1)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    producer.send("wire.two", b'{"source_id": "one", "text": "x"}', partition=0).get(timeout=10)
+    producer.close()
+    fn = ReadPartitionFn(SourceSettings(KafkaSettings(broker.bootstrap), "idle-test", poll_timeout_ms=1500))
+    fn.setup()
+
+    def read(tp: TopicPartition) -> tuple[int, float]:
+        tracker = ThreadsafeRestrictionTracker(OffsetRestrictionTracker(OffsetRange(0, UNBOUNDED_END)))
+        watermark = ManualWatermarkEstimator(None)
+        finalizer = type("Finalizer", (), {"register": lambda self, callback: None})()
+        start = time.perf_counter()
+        got = list(fn.process(tp, finalizer=finalizer, tracker=tracker, watermark=watermark))
+        return len(got), time.perf_counter() - start
+
+    try:
+        fn.start_bundle()
+        assert fn._poll_timeout_ms(idle, time.monotonic()) == 1500, "nothing busy: the full poll timeout"
+        deadline = time.monotonic() + 10
+        while read(busy)[0] == 0:  # the first poll of a new consumer may come back empty
+            assert time.monotonic() < deadline, "the record never came"
+        assert fn._poll_timeout_ms(idle, time.monotonic()) == 0
+        assert read(idle) == (0, pytest.approx(0, abs=0.3)), "the bundle holds a record: no wait"
+        fn.start_bundle()  # the next bundle, nothing in it yet, the other partition busy
+        assert fn._poll_timeout_ms(idle, time.monotonic()) == _SHORT_POLL_MS
+        time.sleep(1.1)  # the busy partition has had nothing for a while
+        count, seconds = read(idle)
+        assert count == 0 and seconds >= 1.4, "all idle: the poll blocks (no busy loop)"
+    finally:
+        fn.teardown()
