@@ -299,10 +299,13 @@ def main() -> None:
     ap.add_argument("--round-size", type=int, default=500, help="Wires per round of bare spaCy + pipeline.")
     ap.add_argument("--seconds", type=float, default=60.0, help="Length of each latency run.")
     ap.add_argument("--skip", default="", help="Comma list of parts to leave out: spacy,one,two,latency")
-    ap.add_argument("--rate", type=float, default=None, help="Latency runs at this rate instead of half the max.")
+    ap.add_argument("--rate", default=None,
+                    help="Latency runs at this rate instead of half the max: one for both set-ups, "
+                         "or ONE,TWO (articles/s), e.g. 10.4,18.4 to repeat a run's latency part alone.")  # fmt: skip
     ap.add_argument("newsflow_args", nargs="*", help="Extra `newsflow run` flags, after --")
     a = ap.parse_args()
     skip = set(a.skip.split(",")) - {""}
+    given = [float(r) for r in a.rate.split(",")] * 2 if a.rate else []  # one rate: the same for both
     counts = [count for count, name in ((1, "one"), (2, "two")) if name not in skip]
 
     # The same texts for each set-up, with ids of its own (an id arrives once).
@@ -326,7 +329,8 @@ def main() -> None:
                             "spacy" not in skip)  # fmt: skip
         if "latency" not in skip:
             for count in (1, 2):
-                rate[count] = a.rate or (tp.rate[count] if tp and count in tp.rate else 8.0 * count) / 2
+                half = (tp.rate[count] if tp and count in tp.rate else 8.0 * count) / 2
+                rate[count] = given[count - 1] if given else half
                 # The wires whose maximum rate was measured (new ids): half the rate, the same mix of lengths.
                 load = wires(a.data, int(rate[count] * a.seconds), f"latency{count}")
                 warm_up = warm[2 + 2 * count : 4 + 2 * count]
