@@ -53,6 +53,14 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_streaming_run_scraped_by_prometheus_and_stopped_by_ctrl_c(
     broker: EmbeddedBroker, sample_articles: list[dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -77,6 +85,11 @@ def test_streaming_run_scraped_by_prometheus_and_stopped_by_ctrl_c(
                 return prom.query('newsflow_stage_records_out_total{stage="facts"} >= 2')
 
             wait_for(scraped, 30, "Prometheus to scrape the pipeline's counters")
+            # Idle now: the source's polls block (a poll that stopped waiting would spin a core).
+            before, start = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(4)
+            idle_cores = (cpu_seconds(proc.pid) - before) / (time.monotonic() - start)
+            assert idle_cores < 0.3, f"an idle run used {idle_cores:.2f} cores"
             for expr in (
                 'up{job="newsflow"} == 1',
                 "newsflow_end_to_end_latency_seconds_count > 0",
