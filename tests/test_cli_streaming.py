@@ -4,6 +4,7 @@ stopped with Ctrl-C (SIGINT), printing its summary."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -55,8 +56,6 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
